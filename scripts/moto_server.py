@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""A local DynamoDB-compatible server for iot-presence: moto's server, one request at a time.
+
+Why a wrapper instead of `moto_server`: moto's server is threaded and its in-memory store is
+not thread-safe, so two concurrent conditional updates of one item can both pass -- a lost
+update that real DynamoDB never allows. Our concurrency tests exist to catch exactly that, so
+this launcher applies requests one at a time (a single lock around moto's WSGI app), which is
+what DynamoDB's per-item atomicity guarantees. Connections are still accepted concurrently.
+
+It listens on 127.0.0.1 only. `--port 0` picks a free port; the chosen port is printed as the
+first line of stdout ("PORT <n>") and, with --port-file, written to that file.
+With --exit-on-stdin-eof it stops when its parent closes stdin (tests use this, so that the
+server never outlives the test process that started it).
+"""
+
+import argparse
+import os
+import sys
+import threading
+
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import make_server
+
+
+class Serialized:
+    """Runs the wrapped WSGI app, including producing its whole body, under one lock."""
+
+    def __init__(self, app):
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        with self.lock:
+            result = self.app(environ, start_response)
+            try:
+                body = b"".join(result)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+        return [body]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8000, help="TCP port on 127.0.0.1 (0: any free)")
+    parser.add_argument("--port-file", help="write the chosen port to this file")
+    parser.add_argument("--exit-on-stdin-eof", action="store_true")
+    args = parser.parse_args()
+
+    app = Serialized(DomainDispatcherApplication(create_backend_app))
+    server = make_server(
+        "127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler
+    )
+    port = server.server_address[1]
+    if args.port_file:
+        tmp = args.port_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(f"{port}\n")
+        os.replace(tmp, args.port_file)
+    print(f"PORT {port}", flush=True)
+
+    if args.exit_on_stdin_eof:
+        def watch_stdin():
+            sys.stdin.read()
+            os._exit(0)
+
+        threading.Thread(target=watch_stdin, daemon=True).start()
+
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

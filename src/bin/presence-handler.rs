@@ -1,0 +1,17 @@
+//! The Lambda function: IoT lifecycle events in, presence status out.
+
+use iot_presence::config::{dynamodb_client, Config};
+use iot_presence::handler::function_handler;
+use iot_presence::store::Store;
+use lambda_runtime::{run, service_fn, Error};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    // JSON lines when AWS_LAMBDA_LOG_FORMAT=JSON, with the request id of the invocation's span.
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = Config::from_env().inspect_err(|err| {
+        lambda_runtime::tracing::error!(error = %err, "invalid configuration");
+    })?;
+    let store = Store::new(dynamodb_client().await, &config);
+    run(service_fn(|event| function_handler(&store, event))).await
+}

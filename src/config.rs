@@ -1,0 +1,173 @@
+//! Configuration, read once at cold start from environment variables.
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `STATUS_TABLE_NAME` | the status table (one item per client) | required |
+//! | `EVENTS_TABLE_NAME` | the event table (raw event log) | required |
+//! | `TIMESTAMP_WINDOW_MS` | W of the ordering rule, 0..=1800000 | 120000 |
+//! | `EVENT_RETENTION_DAYS` | event-table TTL, 1..=3650 days | 30 |
+//!
+//! The AWS SDK reads its own variables (`AWS_REGION`, credentials, and
+//! `AWS_ENDPOINT_URL_DYNAMODB` for a local server).
+
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::decision::Window;
+
+pub const STATUS_TABLE_VAR: &str = "STATUS_TABLE_NAME";
+pub const EVENTS_TABLE_VAR: &str = "EVENTS_TABLE_NAME";
+pub const WINDOW_VAR: &str = "TIMESTAMP_WINDOW_MS";
+pub const RETENTION_VAR: &str = "EVENT_RETENTION_DAYS";
+
+/// W must stay well below the ~1 hour after which AWS resets `versionNumber`: a reconnect after
+/// a reset must fall outside the window, or its lower version would lose to the old session.
+pub const MAX_WINDOW_MS: u64 = 30 * 60 * 1000;
+pub const DEFAULT_RETENTION_DAYS: u32 = 30;
+pub const MAX_RETENTION_DAYS: u32 = 3650;
+
+/// SDK timeouts. The function does at most two DynamoDB calls per event; with the SDK's default
+/// of 3 attempts each is bounded by `OPERATION_TIMEOUT`, so an event takes at most ~8 s of I/O,
+/// under the function timeout set in template.yaml. A single attempt gets 1.5 s: DynamoDB
+/// answers in single-digit milliseconds, so an attempt that slow is better retried.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1500);
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(4);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub status_table: String,
+    pub events_table: String,
+    pub window: Window,
+    pub retention_days: u32,
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set (it names a DynamoDB table)")]
+    Missing(&'static str),
+    #[error("environment variable {var}={value:?} is invalid: expected {expected}")]
+    Invalid {
+        var: &'static str,
+        value: String,
+        expected: String,
+    },
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|var| std::env::var(var).ok())
+    }
+
+    /// Reads configuration through `get` (the environment, or a map in tests).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let table = |var: &'static str| {
+            get(var)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or(ConfigError::Missing(var))
+        };
+        let number =
+            |var: &'static str, default: u64, max: u64, min: u64| -> Result<u64, ConfigError> {
+                match get(var) {
+                    None => Ok(default),
+                    Some(value) => match value.trim().parse::<u64>() {
+                        Ok(n) if (min..=max).contains(&n) => Ok(n),
+                        _ => Err(ConfigError::Invalid {
+                            var,
+                            value,
+                            expected: format!("an integer from {min} to {max}"),
+                        }),
+                    },
+                }
+            };
+        Ok(Config {
+            status_table: table(STATUS_TABLE_VAR)?,
+            events_table: table(EVENTS_TABLE_VAR)?,
+            window: Window(number(WINDOW_VAR, Window::DEFAULT.ms(), MAX_WINDOW_MS, 0)?),
+            retention_days: number(
+                RETENTION_VAR,
+                DEFAULT_RETENTION_DAYS.into(),
+                MAX_RETENTION_DAYS.into(),
+                1,
+            )? as u32,
+        })
+    }
+}
+
+/// Builds the one DynamoDB client of the process from the standard AWS configuration chain
+/// (which honours `AWS_ENDPOINT_URL_DYNAMODB`), with the timeouts above.
+pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build();
+    let shared = aws_config::from_env().timeout_config(timeouts).load().await;
+    aws_sdk_dynamodb::Client::new(&shared)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    const TABLES: [(&str, &str); 2] = [(STATUS_TABLE_VAR, "status"), (EVENTS_TABLE_VAR, "events")];
+
+    #[test]
+    fn defaults() {
+        let c = config(&TABLES).unwrap();
+        assert_eq!(c.status_table, "status");
+        assert_eq!(c.events_table, "events");
+        assert_eq!(c.window, Window(120_000));
+        assert_eq!(c.retention_days, 30);
+    }
+
+    #[test]
+    fn missing_tables_name_the_variable() {
+        assert_eq!(config(&[]), Err(ConfigError::Missing("STATUS_TABLE_NAME")));
+        assert_eq!(
+            config(&[(STATUS_TABLE_VAR, "s"), (EVENTS_TABLE_VAR, " ")]),
+            Err(ConfigError::Missing("EVENTS_TABLE_NAME"))
+        );
+        assert_eq!(
+            ConfigError::Missing("STATUS_TABLE_NAME").to_string(),
+            "environment variable STATUS_TABLE_NAME is not set (it names a DynamoDB table)"
+        );
+    }
+
+    #[test]
+    fn numbers_are_validated() {
+        let mut vars = TABLES.to_vec();
+        vars.push((WINDOW_VAR, "60000"));
+        vars.push((RETENTION_VAR, "7"));
+        let c = config(&vars).unwrap();
+        assert_eq!((c.window, c.retention_days), (Window(60_000), 7));
+
+        for (var, bad) in [
+            (WINDOW_VAR, "-1"),
+            (WINDOW_VAR, "2m"),
+            (WINDOW_VAR, "1800001"),
+            (RETENTION_VAR, "0"),
+            (RETENTION_VAR, "3651"),
+        ] {
+            let mut vars = TABLES.to_vec();
+            vars.push((var, bad));
+            let err = config(&vars).unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::Invalid { var: v, .. } if *v == var),
+                "{var}={bad} gave {err:?}"
+            );
+            assert!(err.to_string().contains(var), "{err}");
+        }
+    }
+}

@@ -1,0 +1,499 @@
+//! AWS IoT Core lifecycle events: parsing and validation.
+//!
+//! The payload is read field by field from a `serde_json` map rather than through a derived
+//! struct, so that every rejection names the field and says what was expected (serde's derived
+//! messages name a line and column, not the field an operator has to fix). Unknown fields are
+//! ignored: AWS adds fields over time and the IoT rule adds its own.
+
+use serde_json::{Map, Value};
+use thiserror::Error;
+
+/// AWS IoT Core limits client ids to 128 bytes (UTF-8).
+pub const MAX_CLIENT_ID_BYTES: usize = 128;
+
+/// The largest timestamp we accept: 13 decimal digits of epoch milliseconds (year 2286).
+/// Event keys zero-pad the timestamp to 13 digits so that a key range is a time range; a larger
+/// value would sort wrongly, and is not a lifecycle timestamp anyway.
+pub const MAX_TIMESTAMP_MS: u64 = 9_999_999_999_999;
+
+/// The field the IoT rule adds with `topic(4)`: the event type from the topic.
+pub const TOPIC_EVENT_TYPE_FIELD: &str = "topicEventType";
+/// The field the IoT rule adds with `topic(5)`: the client id from the topic.
+pub const TOPIC_CLIENT_ID_FIELD: &str = "topicClientId";
+
+/// Which lifecycle topic the event was published on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventType {
+    Connected,
+    Disconnected,
+    ConnectFailed,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 3] = [
+        EventType::Connected,
+        EventType::Disconnected,
+        EventType::ConnectFailed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Connected => "connected",
+            EventType::Disconnected => "disconnected",
+            EventType::ConnectFailed => "connect_failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for EventType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The two event types that change a client's connected state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Presence {
+    Connected,
+    Disconnected,
+}
+
+impl Presence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Presence::Connected => "connected",
+            Presence::Disconnected => "disconnected",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "connected" => Some(Presence::Connected),
+            "disconnected" => Some(Presence::Disconnected),
+            _ => None,
+        }
+    }
+}
+
+/// The disconnect reasons AWS documents. Unknown values are kept verbatim ([`LifecycleEvent`]
+/// stores the reason as a string); this list exists for tests, samples and documentation.
+pub const DOCUMENTED_DISCONNECT_REASONS: [&str; 13] = [
+    "AUTH_ERROR",
+    "CLIENT_INITIATED_DISCONNECT",
+    "CLIENT_ERROR",
+    "CONNECTION_LOST",
+    "DUPLICATE_CLIENTID",
+    "FORBIDDEN_ACCESS",
+    "MQTT_KEEP_ALIVE_TIMEOUT",
+    "SERVER_ERROR",
+    "SERVER_INITIATED_DISCONNECT",
+    "API_INITIATED_DISCONNECT",
+    "THROTTLED",
+    "WEBSOCKET_TTL_EXPIRATION",
+    "CUSTOMAUTH_TTL_EXPIRATION",
+];
+
+/// A validated lifecycle event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LifecycleEvent {
+    pub client_id: String,
+    pub event_type: EventType,
+    /// Epoch milliseconds, as published by AWS (approximate).
+    pub timestamp: u64,
+    pub session_identifier: String,
+    /// Required for connected/disconnected; optional for connect_failed.
+    pub version_number: Option<u64>,
+    pub principal_identifier: Option<String>,
+    /// `None` when absent or empty (AWS sometimes publishes `""`).
+    pub ip_address: Option<String>,
+    pub thing_name: Option<String>,
+    pub client_initiated_disconnect: Option<bool>,
+    pub disconnect_reason: Option<String>,
+    pub connect_failure_reason: Option<String>,
+}
+
+/// Why an event was rejected. Every variant names the offending field.
+#[derive(Debug, Error)]
+pub enum InvalidEvent {
+    #[error("event is not valid JSON: {0}")]
+    NotJson(#[source] serde_json::Error),
+    #[error("event must be a JSON object, got {0}")]
+    NotObject(&'static str),
+    #[error("missing field `{0}`")]
+    Missing(&'static str),
+    #[error("field `{field}` must be {expected}, got {got}")]
+    WrongType {
+        field: &'static str,
+        expected: &'static str,
+        got: String,
+    },
+    #[error("field `{0}` must not be empty")]
+    Empty(&'static str),
+    #[error("field `clientId` is {0} bytes long; AWS IoT allows at most {MAX_CLIENT_ID_BYTES}")]
+    ClientIdTooLong(usize),
+    #[error("field `eventType` must be one of connected, disconnected, connect_failed; got {0:?}")]
+    UnknownEventType(String),
+    #[error(
+        "field `timestamp` ({0}) is beyond epoch milliseconds' 13 digits (max {MAX_TIMESTAMP_MS})"
+    )]
+    TimestampTooLarge(u64),
+    #[error("field `{rule_field}` ({rule_value:?}) disagrees with the payload's `{payload_field}` ({payload_value:?})")]
+    TopicMismatch {
+        rule_field: &'static str,
+        rule_value: String,
+        payload_field: &'static str,
+        payload_value: String,
+    },
+}
+
+fn kind(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => format!("{s:?}"),
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "an object".into(),
+    }
+}
+
+fn str_field<'a>(
+    obj: &'a Map<String, Value>,
+    field: &'static str,
+) -> Result<Option<&'a str>, InvalidEvent> {
+    match obj.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(InvalidEvent::WrongType {
+            field,
+            expected: "a string",
+            got: kind(other),
+        }),
+    }
+}
+
+fn required_str<'a>(
+    obj: &'a Map<String, Value>,
+    field: &'static str,
+) -> Result<&'a str, InvalidEvent> {
+    match str_field(obj, field)? {
+        None => Err(InvalidEvent::Missing(field)),
+        Some("") => Err(InvalidEvent::Empty(field)),
+        Some(s) => Ok(s),
+    }
+}
+
+fn uint_field(obj: &Map<String, Value>, field: &'static str) -> Result<Option<u64>, InvalidEvent> {
+    match obj.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v.as_u64().map(Some).ok_or_else(|| InvalidEvent::WrongType {
+            field,
+            expected: "a non-negative integer",
+            got: kind(v),
+        }),
+    }
+}
+
+fn bool_field(obj: &Map<String, Value>, field: &'static str) -> Result<Option<bool>, InvalidEvent> {
+    match obj.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(other) => Err(InvalidEvent::WrongType {
+            field,
+            expected: "a boolean",
+            got: kind(other),
+        }),
+    }
+}
+
+/// A rule-added field must agree with the payload when present.
+fn check_topic_field(
+    obj: &Map<String, Value>,
+    rule_field: &'static str,
+    payload_field: &'static str,
+    payload_value: &str,
+) -> Result<(), InvalidEvent> {
+    match str_field(obj, rule_field)? {
+        Some(v) if v != payload_value => Err(InvalidEvent::TopicMismatch {
+            rule_field,
+            rule_value: v.to_owned(),
+            payload_field,
+            payload_value: payload_value.to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+impl LifecycleEvent {
+    /// Parses and validates one event as the IoT rule hands it to the function.
+    pub fn parse(raw: &str) -> Result<Self, InvalidEvent> {
+        let value: Value = serde_json::from_str(raw).map_err(InvalidEvent::NotJson)?;
+        Self::from_value(&value)
+    }
+
+    /// Validates an already-parsed JSON value.
+    pub fn from_value(value: &Value) -> Result<Self, InvalidEvent> {
+        let obj = match value {
+            Value::Object(obj) => obj,
+            Value::Null => return Err(InvalidEvent::NotObject("null")),
+            Value::Bool(_) => return Err(InvalidEvent::NotObject("a boolean")),
+            Value::Number(_) => return Err(InvalidEvent::NotObject("a number")),
+            Value::String(_) => return Err(InvalidEvent::NotObject("a string")),
+            Value::Array(_) => return Err(InvalidEvent::NotObject("an array")),
+        };
+
+        let client_id = required_str(obj, "clientId")?;
+        if client_id.len() > MAX_CLIENT_ID_BYTES {
+            return Err(InvalidEvent::ClientIdTooLong(client_id.len()));
+        }
+        let event_type_str = required_str(obj, "eventType")?;
+        let event_type = EventType::parse(event_type_str)
+            .ok_or_else(|| InvalidEvent::UnknownEventType(event_type_str.to_owned()))?;
+        check_topic_field(obj, TOPIC_EVENT_TYPE_FIELD, "eventType", event_type_str)?;
+        check_topic_field(obj, TOPIC_CLIENT_ID_FIELD, "clientId", client_id)?;
+
+        let timestamp = uint_field(obj, "timestamp")?.ok_or(InvalidEvent::Missing("timestamp"))?;
+        if timestamp > MAX_TIMESTAMP_MS {
+            return Err(InvalidEvent::TimestampTooLarge(timestamp));
+        }
+        let session_identifier = required_str(obj, "sessionIdentifier")?;
+        let version_number = uint_field(obj, "versionNumber")?;
+        if version_number.is_none() && event_type != EventType::ConnectFailed {
+            return Err(InvalidEvent::Missing("versionNumber"));
+        }
+
+        let owned = |s: Option<&str>| s.map(str::to_owned);
+        Ok(LifecycleEvent {
+            client_id: client_id.to_owned(),
+            event_type,
+            timestamp,
+            session_identifier: session_identifier.to_owned(),
+            version_number,
+            principal_identifier: owned(str_field(obj, "principalIdentifier")?),
+            ip_address: owned(str_field(obj, "ipAddress")?.filter(|ip| !ip.is_empty())),
+            thing_name: owned(str_field(obj, "thingName")?.filter(|t| !t.is_empty())),
+            client_initiated_disconnect: bool_field(obj, "clientInitiatedDisconnect")?,
+            disconnect_reason: owned(str_field(obj, "disconnectReason")?),
+            connect_failure_reason: owned(str_field(obj, "connectFailureReason")?),
+        })
+    }
+
+    /// The event's key in the event table: `{timestamp:013}#{eventType}#{sessionIdentifier}`.
+    ///
+    /// Deterministic, so a redelivered event (Lambda retry, AWS duplicate) lands on the same row;
+    /// it starts with the zero-padded timestamp, so a key range is a time range. A session has at
+    /// most one connected and one disconnected event, so type and session make it unique; for
+    /// connect_failed the session identifier is per attempt.
+    pub fn event_key(&self) -> String {
+        event_key(self.timestamp, self.event_type, &self.session_identifier)
+    }
+
+    /// The event as the ordering rule sees it, or `None` for connect_failed, which never
+    /// changes a client's connected state.
+    pub fn observed(&self) -> Option<crate::decision::Observed<'_>> {
+        let presence = match self.event_type {
+            EventType::Connected => Presence::Connected,
+            EventType::Disconnected => Presence::Disconnected,
+            EventType::ConnectFailed => return None,
+        };
+        Some(crate::decision::Observed {
+            session: &self.session_identifier,
+            presence,
+            // Validation guarantees a version for connected/disconnected.
+            version: self.version_number.unwrap_or_default(),
+            timestamp: self.timestamp,
+        })
+    }
+}
+
+/// Builds an event key; see [`LifecycleEvent::event_key`]. The lower bound of a time range is
+/// `format!("{from:013}")`.
+pub fn event_key(timestamp: u64, event_type: EventType, session: &str) -> String {
+    format!("{timestamp:013}#{}#{session}", event_type.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn connected() -> Value {
+        json!({"clientId": "test", "timestamp": 1702566391861u64, "eventType": "connected",
+               "sessionIdentifier": "7e229bae-555c-4ace-a308-df2c229d27d0",
+               "principalIdentifier": "226c64225fce225672257c31e2cb6d3ad21ca514af690bc5cb44f5f58c2222",
+               "ipAddress": "8.8.42.11", "versionNumber": 96})
+    }
+
+    fn with(mut v: Value, field: &str, new: Value) -> Value {
+        v.as_object_mut().unwrap().insert(field.into(), new);
+        v
+    }
+
+    fn without(mut v: Value, field: &str) -> Value {
+        v.as_object_mut().unwrap().remove(field);
+        v
+    }
+
+    fn err(v: Value) -> String {
+        LifecycleEvent::parse(&v.to_string())
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn parses_a_certificate_connection() {
+        let e = LifecycleEvent::from_value(&connected()).unwrap();
+        assert_eq!(e.client_id, "test");
+        assert_eq!(e.event_type, EventType::Connected);
+        assert_eq!(e.timestamp, 1702566391861);
+        assert_eq!(e.version_number, Some(96));
+        assert_eq!(e.ip_address.as_deref(), Some("8.8.42.11"));
+        assert_eq!(
+            e.event_key(),
+            "1702566391861#connected#7e229bae-555c-4ace-a308-df2c229d27d0"
+        );
+    }
+
+    #[test]
+    fn event_keys_sort_as_time() {
+        let early = event_key(999, EventType::Connected, "b");
+        let late = event_key(1_000, EventType::Connected, "a");
+        assert!(early < late, "{early} should sort before {late}");
+        assert!(early.starts_with("0000000000999#"));
+    }
+
+    #[test]
+    fn empty_ip_is_unknown_and_thing_name_kept() {
+        let v = with(
+            with(connected(), "ipAddress", json!("")),
+            "thingName",
+            json!("pump-7"),
+        );
+        let e = LifecycleEvent::from_value(&v).unwrap();
+        assert_eq!(e.ip_address, None);
+        assert_eq!(e.thing_name.as_deref(), Some("pump-7"));
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored_and_unknown_reasons_kept() {
+        let v = json!({"clientId": "c", "timestamp": 5, "eventType": "disconnected",
+                       "sessionIdentifier": "s", "versionNumber": 1,
+                       "disconnectReason": "SOMETHING_NEW", "brandNewField": {"a": [1]}});
+        let e = LifecycleEvent::from_value(&v).unwrap();
+        assert_eq!(e.disconnect_reason.as_deref(), Some("SOMETHING_NEW"));
+    }
+
+    #[test]
+    fn connect_failed_needs_no_version() {
+        let v = json!({"clientId": "c", "timestamp": 5, "eventType": "connect_failed",
+                       "sessionIdentifier": "s", "connectFailureReason": "AUTHORIZATION_FAILED"});
+        let e = LifecycleEvent::from_value(&v).unwrap();
+        assert_eq!(e.version_number, None);
+        assert!(e.observed().is_none());
+        assert_eq!(
+            e.connect_failure_reason.as_deref(),
+            Some("AUTHORIZATION_FAILED")
+        );
+    }
+
+    #[test]
+    fn rule_added_topic_fields_must_agree() {
+        let ok = with(
+            with(connected(), TOPIC_EVENT_TYPE_FIELD, json!("connected")),
+            TOPIC_CLIENT_ID_FIELD,
+            json!("test"),
+        );
+        assert!(LifecycleEvent::from_value(&ok).is_ok());
+        let bad_type = with(connected(), TOPIC_EVENT_TYPE_FIELD, json!("disconnected"));
+        assert_eq!(
+            err(bad_type),
+            "field `topicEventType` (\"disconnected\") disagrees with the payload's `eventType` (\"connected\")"
+        );
+        let bad_client = with(connected(), TOPIC_CLIENT_ID_FIELD, json!("other"));
+        assert!(err(bad_client).contains("`topicClientId`"));
+    }
+
+    #[test]
+    fn each_invalid_case_names_its_field() {
+        assert!(LifecycleEvent::parse("{not json")
+            .unwrap_err()
+            .to_string()
+            .starts_with("event is not valid JSON"));
+        assert_eq!(err(json!([1])), "event must be a JSON object, got an array");
+        assert_eq!(err(json!("x")), "event must be a JSON object, got a string");
+        assert_eq!(err(json!(null)), "event must be a JSON object, got null");
+        assert_eq!(
+            err(without(connected(), "clientId")),
+            "missing field `clientId`"
+        );
+        assert_eq!(
+            err(with(connected(), "clientId", json!(""))),
+            "field `clientId` must not be empty"
+        );
+        assert_eq!(
+            err(with(connected(), "clientId", json!(7))),
+            "field `clientId` must be a string, got 7"
+        );
+        assert_eq!(
+            err(with(connected(), "clientId", json!("x".repeat(129)))),
+            "field `clientId` is 129 bytes long; AWS IoT allows at most 128"
+        );
+        // 128 bytes is the limit, counted in bytes, not characters.
+        assert!(
+            LifecycleEvent::from_value(&with(connected(), "clientId", json!("x".repeat(128))))
+                .is_ok()
+        );
+        assert!(err(with(connected(), "clientId", json!("é".repeat(65)))).contains("130 bytes"));
+        assert_eq!(
+            err(without(connected(), "sessionIdentifier")),
+            "missing field `sessionIdentifier`"
+        );
+        assert_eq!(
+            err(with(connected(), "sessionIdentifier", json!(""))),
+            "field `sessionIdentifier` must not be empty"
+        );
+        assert_eq!(
+            err(with(connected(), "eventType", json!("subscribed"))),
+            "field `eventType` must be one of connected, disconnected, connect_failed; got \"subscribed\""
+        );
+        assert_eq!(
+            err(without(connected(), "eventType")),
+            "missing field `eventType`"
+        );
+        assert_eq!(
+            err(without(connected(), "timestamp")),
+            "missing field `timestamp`"
+        );
+        assert_eq!(
+            err(with(connected(), "timestamp", json!(-1))),
+            "field `timestamp` must be a non-negative integer, got -1"
+        );
+        assert_eq!(
+            err(with(connected(), "timestamp", json!(1.5))),
+            "field `timestamp` must be a non-negative integer, got 1.5"
+        );
+        assert_eq!(
+            err(with(connected(), "timestamp", json!("1702566391861"))),
+            "field `timestamp` must be a non-negative integer, got \"1702566391861\""
+        );
+        assert!(
+            err(with(connected(), "timestamp", json!(10_000_000_000_000u64))).contains("beyond")
+        );
+        assert_eq!(
+            err(without(connected(), "versionNumber")),
+            "missing field `versionNumber`"
+        );
+        assert_eq!(
+            err(with(connected(), "versionNumber", json!(-3))),
+            "field `versionNumber` must be a non-negative integer, got -3"
+        );
+        assert_eq!(
+            err(with(connected(), "clientInitiatedDisconnect", json!("yes"))),
+            "field `clientInitiatedDisconnect` must be a boolean, got \"yes\""
+        );
+    }
+}

@@ -1,0 +1,132 @@
+//! The Lambda handler: one lifecycle event in, one outcome out.
+
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use thiserror::Error;
+use tracing::{debug, error, info, warn};
+
+use crate::decision::Outcome;
+use crate::event::{InvalidEvent, LifecycleEvent};
+use crate::store::{Store, StoreError};
+
+/// What the function returns for a recorded event (stale and duplicate events are successes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Response {
+    pub client_id: String,
+    pub event_type: &'static str,
+    pub event_key: String,
+    pub outcome: Outcome,
+}
+
+/// Why an invocation failed. Either way Lambda keeps the event: it retries the invocation, and
+/// after the retries it goes to the on-failure destination. Nothing is dropped silently.
+#[derive(Debug, Error)]
+pub enum HandlerError {
+    #[error("invalid lifecycle event: {0}")]
+    Invalid(#[from] InvalidEvent),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl HandlerError {
+    /// The `errorType` Lambda records: what an operator should do about it.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            // Retrying cannot help; the event waits in the on-failure destination.
+            HandlerError::Invalid(_) => "InvalidEvent",
+            // Throttling, timeouts, 5xx: Lambda's retry is expected to succeed.
+            HandlerError::Store(e) if e.is_transient() => "TransientStoreError",
+            // Permissions, missing table, malformed item: needs a person.
+            HandlerError::Store(_) => "StoreError",
+        }
+    }
+}
+
+/// The error and all its causes, `: `-separated (SDK errors hide the service's message in
+/// their sources).
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+impl From<HandlerError> for Diagnostic {
+    fn from(err: HandlerError) -> Self {
+        Diagnostic {
+            error_type: err.error_type().to_owned(),
+            error_message: error_chain(&err),
+        }
+    }
+}
+
+/// Milliseconds since the epoch, by the wall clock.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Validates and records one event (`payload` exactly as received), logging one line for it.
+pub async fn handle(store: &Store, payload: &str, now_ms: u64) -> Result<Response, HandlerError> {
+    let started = Instant::now();
+    let event = LifecycleEvent::parse(payload).inspect_err(|err| {
+        warn!(error = %err, payload_bytes = payload.len(), "rejected invalid event");
+    })?;
+    let recorded = store
+        .record(&event, payload, now_ms)
+        .await
+        .inspect_err(|err| {
+            error!(
+                clientId = %event.client_id,
+                eventType = %event.event_type,
+                versionNumber = event.version_number,
+                transient = err.is_transient(),
+                error = %error_chain(err),
+                "could not record event"
+            );
+        })?;
+    info!(
+        clientId = %event.client_id,
+        eventType = %event.event_type,
+        versionNumber = event.version_number,
+        timestamp = event.timestamp,
+        outcome = %recorded.outcome,
+        rule = recorded.rule.map(|r| format!("{r:?}")),
+        redelivered = recorded.redelivered,
+        latencyMs = started.elapsed().as_secs_f64() * 1000.0,
+        "event recorded"
+    );
+    debug!(
+        clientId = %event.client_id,
+        principalIdentifier = event.principal_identifier.as_deref(),
+        ipAddress = event.ip_address.as_deref(),
+        "event principal"
+    );
+    Ok(Response {
+        client_id: event.client_id,
+        event_type: event.event_type.as_str(),
+        event_key: recorded.event_key,
+        outcome: recorded.outcome,
+    })
+}
+
+/// The `service_fn` body: the payload arrives as raw JSON so the event table can keep it
+/// exactly as received.
+pub async fn function_handler(
+    store: &Store,
+    event: LambdaEvent<Box<RawValue>>,
+) -> Result<Response, HandlerError> {
+    handle(store, event.payload.get(), now_ms()).await
+}

@@ -1,0 +1,209 @@
+//! The real local DynamoDB-compatible server (moto, serialized: `scripts/moto_server.py`).
+//!
+//! If `AWS_ENDPOINT_URL_DYNAMODB` is set (as `scripts/test.sh` does), tests use that server.
+//! Otherwise the first test that needs one starts a private server from `.local/venv` on a
+//! free port; it exits when this test process exits (it watches its stdin, which only we hold).
+//! Each test creates its own uniquely named tables, so tests never see each other's items.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, ScalarAttributeType,
+};
+use aws_sdk_dynamodb::Client;
+use iot_presence::config::Config;
+use iot_presence::decision::Window;
+use iot_presence::store::{attr, Store, STATUS_INDEX};
+
+pub type Item = HashMap<String, AttributeValue>;
+
+fn endpoint() -> &'static str {
+    static ENDPOINT: OnceLock<String> = OnceLock::new();
+    ENDPOINT.get_or_init(|| {
+        if let Ok(url) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
+            return url;
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let python = root.join(".local/venv/bin/python");
+        assert!(
+            python.exists(),
+            "no local DynamoDB server: run `scripts/local-dynamodb.sh install` once \
+             (scripts/test.sh does it for you), or set AWS_ENDPOINT_URL_DYNAMODB"
+        );
+        let mut child = Command::new(python)
+            .arg(root.join("scripts/moto_server.py"))
+            .args(["--port", "0", "--exit-on-stdin-eof"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start scripts/moto_server.py");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .expect("read the server's port");
+        let port = line
+            .trim()
+            .strip_prefix("PORT ")
+            .unwrap_or_else(|| panic!("unexpected first line from moto_server.py: {line:?}"));
+        let url = format!("http://127.0.0.1:{port}");
+        // Keep stdin open for the life of this process: the server exits when it closes.
+        std::mem::forget(child);
+        url
+    })
+}
+
+/// A client for the local server. One per test: SDK clients hold connections tied to the
+/// runtime that made them, and every `#[tokio::test]` has its own runtime.
+pub fn client() -> Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("local", "local", None, None, "tests"))
+        .build();
+    Client::from_conf(config)
+}
+
+#[derive(Debug, Clone)]
+pub struct Tables {
+    pub status: String,
+    pub events: String,
+}
+
+fn unique_suffix() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn key(name: &str, key_type: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(key_type)
+        .build()
+        .unwrap()
+}
+
+fn def(name: &str, t: ScalarAttributeType) -> AttributeDefinition {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(t)
+        .build()
+        .unwrap()
+}
+
+/// Creates a fresh pair of tables with the deployed key schemas and index.
+pub async fn create_tables(client: &Client) -> Tables {
+    let suffix = unique_suffix();
+    let tables = Tables {
+        status: format!("presence-status-{suffix}"),
+        events: format!("presence-events-{suffix}"),
+    };
+    client
+        .create_table()
+        .table_name(&tables.status)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(def(attr::CLIENT_ID, ScalarAttributeType::S))
+        .attribute_definitions(def(attr::STATUS_SHARD, ScalarAttributeType::S))
+        .attribute_definitions(def(attr::EVENT_TIMESTAMP, ScalarAttributeType::N))
+        .key_schema(key(attr::CLIENT_ID, KeyType::Hash))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(STATUS_INDEX)
+                .key_schema(key(attr::STATUS_SHARD, KeyType::Hash))
+                .key_schema(key(attr::EVENT_TIMESTAMP, KeyType::Range))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("create status table");
+    client
+        .create_table()
+        .table_name(&tables.events)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(def(attr::CLIENT_ID, ScalarAttributeType::S))
+        .attribute_definitions(def(attr::EVENT_KEY, ScalarAttributeType::S))
+        .key_schema(key(attr::CLIENT_ID, KeyType::Hash))
+        .key_schema(key(attr::EVENT_KEY, KeyType::Range))
+        .send()
+        .await
+        .expect("create event table");
+    tables
+}
+
+pub fn store(client: &Client, tables: &Tables, window: Window) -> Store {
+    let config = Config {
+        status_table: tables.status.clone(),
+        events_table: tables.events.clone(),
+        window,
+        retention_days: 30,
+    };
+    Store::new(client.clone(), &config)
+}
+
+pub async fn status_item(client: &Client, tables: &Tables, client_id: &str) -> Option<Item> {
+    client
+        .get_item()
+        .table_name(&tables.status)
+        .key(attr::CLIENT_ID, AttributeValue::S(client_id.into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("get status item")
+        .item
+}
+
+/// Every event row of a client, in key (time) order, following pagination.
+pub async fn event_rows(client: &Client, tables: &Tables, client_id: &str) -> Vec<Item> {
+    let pages: Vec<_> = client
+        .query()
+        .table_name(&tables.events)
+        .key_condition_expression("#c = :c")
+        .expression_attribute_names("#c", attr::CLIENT_ID)
+        .expression_attribute_values(":c", AttributeValue::S(client_id.into()))
+        .consistent_read(true)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<_, _>>()
+        .await
+        .expect("query event rows");
+    pages
+}
+
+pub fn s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}
+
+pub fn n(item: &Item, name: &str) -> Option<u64> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .map(|v| v.parse().expect("numeric attribute"))
+}
+
+pub fn b(item: &Item, name: &str) -> Option<bool> {
+    item.get(name).and_then(|v| v.as_bool().ok()).copied()
+}
+
+pub fn is_null(item: &Item, name: &str) -> bool {
+    matches!(item.get(name), Some(AttributeValue::Null(true)))
+}

@@ -1,0 +1,6 @@
+//! Shared by the integration tests: the local DynamoDB server and tables (`local`), and
+//! generated true histories of lifecycle events (`history`). Each test binary uses a part.
+#![allow(dead_code)]
+
+pub mod history;
+pub mod local;

@@ -1,0 +1,345 @@
+//! The real handler against the local DynamoDB server: what each kind of event does to the
+//! two tables, idempotency, invalid input and store failures.
+
+mod common;
+
+use common::local::{self, b, event_rows, is_null, n, s, status_item, Tables};
+use iot_presence::decision::{Outcome, Window};
+use iot_presence::event::Presence;
+use iot_presence::handler::{handle, HandlerError};
+use iot_presence::store::{attr, status_shard, Store};
+use lambda_runtime::Diagnostic;
+use serde_json::{json, Value};
+
+const NOW: u64 = 1_800_000_000_000;
+const T: u64 = 1_702_566_391_861;
+
+fn connected(client: &str, session: &str, version: u64, ts: u64) -> Value {
+    json!({"clientId": client, "timestamp": ts, "eventType": "connected",
+           "sessionIdentifier": session, "versionNumber": version,
+           "principalIdentifier": "226c64225fce225672257c31e2cb6d3ad21ca514af690bc5cb44f5f58c2222",
+           "ipAddress": "8.8.42.11"})
+}
+
+fn disconnected(client: &str, session: &str, version: u64, ts: u64, reason: &str) -> Value {
+    json!({"clientId": client, "timestamp": ts, "eventType": "disconnected",
+           "sessionIdentifier": session, "versionNumber": version,
+           "clientInitiatedDisconnect": reason == "CLIENT_INITIATED_DISCONNECT",
+           "principalIdentifier": "226c64225fce225672257c31e2cb6d3ad21ca514af690bc5cb44f5f58c2222",
+           "disconnectReason": reason})
+}
+
+async fn setup() -> (aws_sdk_dynamodb::Client, Tables, Store) {
+    let client = local::client();
+    let tables = local::create_tables(&client).await;
+    let store = local::store(&client, &tables, Window::DEFAULT);
+    (client, tables, store)
+}
+
+async fn send(store: &Store, event: &Value) -> Outcome {
+    handle(store, &event.to_string(), NOW)
+        .await
+        .expect("handled")
+        .outcome
+}
+
+#[tokio::test]
+async fn a_session_connects_then_disconnects() {
+    let (client, tables, store) = setup().await;
+    let payload = connected("dev-1", "s1", 7, T).to_string();
+    let response = handle(&store, &payload, NOW).await.unwrap();
+    assert_eq!(response.outcome, Outcome::Applied);
+    assert_eq!(response.event_key, format!("{T}#connected#s1"));
+
+    let item = status_item(&client, &tables, "dev-1").await.unwrap();
+    assert_eq!(b(&item, attr::CONNECTED), Some(true));
+    assert_eq!(s(&item, attr::EVENT_TYPE), Some("connected"));
+    assert_eq!(s(&item, attr::SESSION), Some("s1"));
+    assert_eq!(n(&item, attr::VERSION), Some(7));
+    assert_eq!(n(&item, attr::EVENT_TIMESTAMP), Some(T));
+    assert_eq!(n(&item, attr::CONNECTED_AT), Some(T));
+    assert_eq!(s(&item, attr::DISCONNECT_REASON), Some("NONE"));
+    assert_eq!(s(&item, attr::IP_ADDRESS), Some("8.8.42.11"));
+    assert_eq!(n(&item, attr::UPDATED_AT), Some(NOW));
+    assert_eq!(
+        s(&item, attr::STATUS_SHARD),
+        Some(status_shard("dev-1", Presence::Connected).as_str())
+    );
+    assert!(!item.contains_key(attr::DISCONNECTED_AT));
+    assert!(!item.contains_key(attr::CLIENT_INITIATED));
+
+    let t2 = T + 60_000;
+    let outcome = send(
+        &store,
+        &disconnected("dev-1", "s1", 7, t2, "MQTT_KEEP_ALIVE_TIMEOUT"),
+    )
+    .await;
+    assert_eq!(outcome, Outcome::Applied);
+    let item = status_item(&client, &tables, "dev-1").await.unwrap();
+    assert_eq!(b(&item, attr::CONNECTED), Some(false));
+    assert_eq!(
+        s(&item, attr::DISCONNECT_REASON),
+        Some("MQTT_KEEP_ALIVE_TIMEOUT")
+    );
+    assert_eq!(b(&item, attr::CLIENT_INITIATED), Some(false));
+    assert_eq!(n(&item, attr::DISCONNECTED_AT), Some(t2));
+    // The session's own connect time and address carry over.
+    assert_eq!(n(&item, attr::CONNECTED_AT), Some(T));
+    assert_eq!(s(&item, attr::IP_ADDRESS), Some("8.8.42.11"));
+    assert_eq!(
+        s(&item, attr::STATUS_SHARD),
+        Some(status_shard("dev-1", Presence::Disconnected).as_str())
+    );
+
+    // The log holds both events, raw, in time order, with their outcomes and TTL.
+    let rows = event_rows(&client, &tables, "dev-1").await;
+    assert_eq!(rows.len(), 2);
+    assert_eq!(s(&rows[0], attr::PAYLOAD), Some(payload.as_str()));
+    assert_eq!(s(&rows[0], attr::OUTCOME), Some("applied"));
+    assert_eq!(s(&rows[1], attr::EVENT_TYPE), Some("disconnected"));
+    assert_eq!(
+        n(&rows[1], attr::EXPIRES_AT),
+        Some(NOW / 1000 + 30 * 86_400)
+    );
+    assert_eq!(n(&rows[1], attr::RECEIVED_AT), Some(NOW));
+}
+
+#[tokio::test]
+async fn a_disconnect_whose_connect_was_not_seen_carries_nothing_of_another_session() {
+    let (client, tables, store) = setup().await;
+    send(&store, &connected("dev-2", "old", 3, T)).await;
+    // Session "new" connected (event lost or late), then dropped two hours later.
+    let later = T + 2 * 3_600_000;
+    let outcome = send(
+        &store,
+        &disconnected("dev-2", "new", 0, later, "CONNECTION_LOST"),
+    )
+    .await;
+    assert_eq!(
+        outcome,
+        Outcome::Applied,
+        "newer by more than W despite the version reset"
+    );
+    let item = status_item(&client, &tables, "dev-2").await.unwrap();
+    assert_eq!(s(&item, attr::SESSION), Some("new"));
+    assert!(
+        is_null(&item, attr::CONNECTED_AT),
+        "connectedAt: {:?}",
+        item.get(attr::CONNECTED_AT)
+    );
+    assert!(
+        is_null(&item, attr::IP_ADDRESS),
+        "ipAddress: {:?}",
+        item.get(attr::IP_ADDRESS)
+    );
+    // The late connect of that session is stale and changes nothing.
+    assert_eq!(
+        send(&store, &connected("dev-2", "new", 0, later - 1000)).await,
+        Outcome::Stale
+    );
+    assert_eq!(status_item(&client, &tables, "dev-2").await.unwrap(), item);
+}
+
+#[tokio::test]
+async fn stale_and_duplicate_events_are_recorded_and_change_nothing() {
+    let (client, tables, store) = setup().await;
+    send(&store, &connected("dev-3", "s2", 11, T)).await;
+    let before = status_item(&client, &tables, "dev-3").await.unwrap();
+
+    // The knocked-off session's disconnect arrives late, with a later timestamp inside W.
+    let knock_off = disconnected("dev-3", "s1", 10, T + 30_000, "DUPLICATE_CLIENTID");
+    assert_eq!(send(&store, &knock_off).await, Outcome::Stale);
+    // Another copy of the connect with a different timestamp: same session, same type.
+    assert_eq!(
+        send(&store, &connected("dev-3", "s2", 11, T + 5)).await,
+        Outcome::Duplicate
+    );
+    assert_eq!(
+        status_item(&client, &tables, "dev-3").await.unwrap(),
+        before
+    );
+
+    let rows = event_rows(&client, &tables, "dev-3").await;
+    let outcomes: Vec<_> = rows.iter().map(|r| s(r, attr::OUTCOME).unwrap()).collect();
+    assert_eq!(outcomes, ["applied", "duplicate", "stale"]);
+}
+
+#[tokio::test]
+async fn redelivery_changes_nothing_and_answers_the_same() {
+    let (client, tables, store) = setup().await;
+    let first = connected("dev-4", "s1", 1, T);
+    let stale = disconnected("dev-4", "s0", 0, T - 10 * 60_000, "CONNECTION_LOST");
+    let failed = json!({"clientId": "dev-4", "timestamp": T + 1, "eventType": "connect_failed",
+                        "sessionIdentifier": "f1", "connectFailureReason": "AUTHORIZATION_FAILED"});
+    let mut answers = Vec::new();
+    for e in [&first, &stale, &failed] {
+        answers.push(handle(&store, &e.to_string(), NOW).await.unwrap());
+    }
+    let status = status_item(&client, &tables, "dev-4").await;
+    let rows = event_rows(&client, &tables, "dev-4").await;
+
+    for (e, answer) in [&first, &stale, &failed].into_iter().zip(&answers) {
+        // Later, with a different clock: nothing moves.
+        let again = handle(&store, &e.to_string(), NOW + 999).await.unwrap();
+        assert_eq!(&again, answer);
+    }
+    assert_eq!(status_item(&client, &tables, "dev-4").await, status);
+    assert_eq!(event_rows(&client, &tables, "dev-4").await, rows);
+    assert_eq!(
+        answers.iter().map(|a| a.outcome).collect::<Vec<_>>(),
+        [Outcome::Applied, Outcome::Stale, Outcome::Recorded]
+    );
+}
+
+#[tokio::test]
+async fn a_retry_after_a_crash_between_the_two_writes_ends_as_a_clean_delivery() {
+    let (client, tables, store) = setup().await;
+    let e = connected("dev-5", "s1", 1, T).to_string();
+    handle(&store, &e, NOW).await.unwrap();
+    let clean_rows = event_rows(&client, &tables, "dev-5").await;
+    // Simulate the crash: the status was written, the event row was not.
+    client
+        .delete_item()
+        .table_name(&tables.events)
+        .key(
+            attr::CLIENT_ID,
+            aws_sdk_dynamodb::types::AttributeValue::S("dev-5".into()),
+        )
+        .key(
+            attr::EVENT_KEY,
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("{T}#connected#s1")),
+        )
+        .send()
+        .await
+        .unwrap();
+    let retry = handle(&store, &e, NOW).await.unwrap();
+    assert_eq!(retry.outcome, Outcome::Applied);
+    assert_eq!(event_rows(&client, &tables, "dev-5").await, clean_rows);
+}
+
+#[tokio::test]
+async fn connect_failed_is_logged_and_never_changes_the_status() {
+    let (client, tables, store) = setup().await;
+    let failed = json!({"clientId": "dev-6", "timestamp": T, "eventType": "connect_failed",
+                        "sessionIdentifier": "f1", "principalIdentifier": "p",
+                        "ipAddress": "203.0.113.9", "connectFailureReason": "AUTHORIZATION_FAILED"});
+    assert_eq!(send(&store, &failed).await, Outcome::Recorded);
+    assert_eq!(status_item(&client, &tables, "dev-6").await, None);
+    send(&store, &connected("dev-6", "s1", 1, T + 1)).await;
+    let before = status_item(&client, &tables, "dev-6").await;
+    let mut later = failed.clone();
+    later["timestamp"] = json!(T + 5);
+    later["sessionIdentifier"] = json!("f2");
+    assert_eq!(send(&store, &later).await, Outcome::Recorded);
+    assert_eq!(status_item(&client, &tables, "dev-6").await, before);
+    let rows = event_rows(&client, &tables, "dev-6").await;
+    assert_eq!(rows.len(), 3);
+    assert_eq!(
+        s(&rows[0], attr::CONNECT_FAILURE_REASON),
+        Some("AUTHORIZATION_FAILED")
+    );
+}
+
+#[tokio::test]
+async fn invalid_events_fail_with_the_reason_and_write_nothing() {
+    let (client, tables, store) = setup().await;
+    let mut bad_version = connected("dev-7", "s1", 1, T);
+    bad_version["versionNumber"] = json!(-1);
+    let mut mismatch = connected("dev-7", "s1", 1, T);
+    mismatch["topicClientId"] = json!("someone-else");
+    for (payload, message) in [
+        (
+            bad_version.to_string(),
+            "field `versionNumber` must be a non-negative integer, got -1",
+        ),
+        (mismatch.to_string(), "field `topicClientId`"),
+        ("[]".to_string(), "event must be a JSON object"),
+    ] {
+        let err = handle(&store, &payload, NOW).await.unwrap_err();
+        assert!(matches!(err, HandlerError::Invalid(_)));
+        let diagnostic = Diagnostic::from(err);
+        assert_eq!(diagnostic.error_type, "InvalidEvent");
+        assert!(
+            diagnostic.error_message.contains(message),
+            "{}",
+            diagnostic.error_message
+        );
+    }
+    assert_eq!(status_item(&client, &tables, "dev-7").await, None);
+    assert!(event_rows(&client, &tables, "dev-7").await.is_empty());
+}
+
+#[tokio::test]
+async fn store_failures_fail_the_invocation_with_the_cause() {
+    let client = local::client();
+    let missing = Tables {
+        status: "no-such-status-table".into(),
+        events: "no-such-events-table".into(),
+    };
+    let store = local::store(&client, &missing, Window::DEFAULT);
+    let err = handle(&store, &connected("dev-8", "s1", 1, T).to_string(), NOW)
+        .await
+        .unwrap_err();
+    let diagnostic = Diagnostic::from(err);
+    assert_eq!(diagnostic.error_type, "StoreError");
+    assert!(
+        diagnostic.error_message.contains("no-such-status-table"),
+        "{}",
+        diagnostic.error_message
+    );
+    assert!(
+        diagnostic.error_message.contains("ResourceNotFound"),
+        "{}",
+        diagnostic.error_message
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_store_is_a_transient_error() {
+    // Nothing listens on port 9 of loopback: connection refused, every attempt.
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .endpoint_url("http://127.0.0.1:9")
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "a", "b", None, None, "t",
+        ))
+        .build();
+    let client = aws_sdk_dynamodb::Client::from_conf(config);
+    let tables = Tables {
+        status: "s".into(),
+        events: "e".into(),
+    };
+    let store = local::store(&client, &tables, Window::DEFAULT);
+    let err = handle(&store, &connected("dev-9", "s1", 1, T).to_string(), NOW)
+        .await
+        .unwrap_err();
+    assert_eq!(Diagnostic::from(err).error_type, "TransientStoreError");
+}
+
+#[tokio::test]
+async fn a_settings_only_item_counts_as_no_status() {
+    // Later features store per-client settings on the status item before any event.
+    let (client, tables, store) = setup().await;
+    client
+        .put_item()
+        .table_name(&tables.status)
+        .item(
+            attr::CLIENT_ID,
+            aws_sdk_dynamodb::types::AttributeValue::S("dev-10".into()),
+        )
+        .item(
+            "offlineThresholdSeconds",
+            aws_sdk_dynamodb::types::AttributeValue::N("600".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        send(&store, &connected("dev-10", "s1", 1, T)).await,
+        Outcome::Applied
+    );
+    let item = status_item(&client, &tables, "dev-10").await.unwrap();
+    assert_eq!(b(&item, attr::CONNECTED), Some(true));
+    assert_eq!(n(&item, "offlineThresholdSeconds"), Some(600));
+}
