@@ -64,7 +64,7 @@ pub enum Decision {
 }
 
 /// Which row of the rule decided (logged, and used by the table tests).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Rule {
     /// 1: the client has no status item yet.
     NoItem,
