@@ -316,14 +316,14 @@ pub enum StoreError {
         table: String,
         client_id: String,
         #[source]
-        source: SdkError<UpdateItemError>,
+        source: Box<SdkError<UpdateItemError>>,
     },
     #[error("DynamoDB PutItem on event table {table} for client {client_id:?} failed")]
     PutEvent {
         table: String,
         client_id: String,
         #[source]
-        source: SdkError<PutItemError>,
+        source: Box<SdkError<PutItemError>>,
     },
     #[error("item of client {client_id:?} in table {table} is malformed: {problem}")]
     Malformed {
@@ -553,7 +553,7 @@ impl Store {
                 return Err(StoreError::UpdateStatus {
                     table: self.status_table.clone(),
                     client_id: event.client_id.clone(),
-                    source,
+                    source: Box::new(source),
                 })
             }
         };
@@ -616,7 +616,7 @@ impl Store {
                 return Err(StoreError::PutEvent {
                     table: self.events_table.clone(),
                     client_id: event.client_id.clone(),
-                    source,
+                    source: Box::new(source),
                 })
             }
         };

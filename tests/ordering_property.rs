@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use std::collections::HashMap;
 
 /// Folds deliveries through the rule, as the status table would.
-fn fold<'a>(deliveries: &'a [TrueEvent]) -> HashMap<&'a str, &'a TrueEvent> {
+fn fold(deliveries: &[TrueEvent]) -> HashMap<&str, &TrueEvent> {
     let mut status: HashMap<&str, &TrueEvent> = HashMap::new();
     for e in deliveries {
         let current = status.get(e.client_id.as_str()).map(|c| c.observed());

@@ -1,8 +1,10 @@
 //! The real local DynamoDB-compatible server (moto, serialized: `scripts/moto_server.py`).
 //!
-//! If `AWS_ENDPOINT_URL_DYNAMODB` is set (as `scripts/test.sh` does), tests use that server.
-//! Otherwise the first test that needs one starts a private server from `.local/venv` on a
-//! free port; it exits when this test process exits (it watches its stdin, which only we hold).
+//! The first test that needs it starts a private server from `.local/venv` on a free port of
+//! 127.0.0.1; it exits when this test process exits (it watches its stdin, which only we
+//! hold). `IOT_PRESENCE_TEST_ENDPOINT` points the tests at a server you started yourself
+//! instead. `AWS_ENDPOINT_URL_DYNAMODB` is deliberately ignored: tests create and fill tables,
+//! and must never do that to whatever account a developer's shell points at.
 //! Each test creates its own uniquely named tables, so tests never see each other's items.
 
 use std::collections::HashMap;
@@ -27,7 +29,7 @@ pub type Item = HashMap<String, AttributeValue>;
 fn endpoint() -> &'static str {
     static ENDPOINT: OnceLock<String> = OnceLock::new();
     ENDPOINT.get_or_init(|| {
-        if let Ok(url) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
+        if let Ok(url) = std::env::var("IOT_PRESENCE_TEST_ENDPOINT") {
             return url;
         }
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -35,7 +37,7 @@ fn endpoint() -> &'static str {
         assert!(
             python.exists(),
             "no local DynamoDB server: run `scripts/local-dynamodb.sh install` once \
-             (scripts/test.sh does it for you), or set AWS_ENDPOINT_URL_DYNAMODB"
+             (scripts/test.sh does it for you), or set IOT_PRESENCE_TEST_ENDPOINT"
         );
         let mut child = Command::new(python)
             .arg(root.join("scripts/moto_server.py"))

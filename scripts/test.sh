@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The test command: every test, against a real local DynamoDB-compatible server.
+#
+# Installs the server (moto, into .local/venv, once), then runs all test targets. Each test
+# binary starts its own private server on a free port of 127.0.0.1 and it stops with the
+# binary, so nothing is left running and parallel runs do not collide.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+scripts/local-dynamodb.sh install
+# all targets: unit, integration, and the criterion bench run once as a smoke test.
+exec cargo test --locked --all-targets "$@"
