@@ -15,14 +15,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use iot_presence::config::Config;
 use iot_presence::decision::Window;
-use iot_presence::store::{attr, Store, STATUS_INDEX};
+use iot_presence::store::{attr, Store};
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -33,7 +30,7 @@ fn endpoint() -> &'static str {
             return url;
         }
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let python = root.join(".local/venv/bin/python");
+        let python = python();
         assert!(
             python.exists(),
             "no local DynamoDB server: run `scripts/local-dynamodb.sh install` once \
@@ -89,65 +86,43 @@ fn unique_suffix() -> String {
     )
 }
 
-fn key(name: &str, key_type: KeyType) -> KeySchemaElement {
-    KeySchemaElement::builder()
-        .attribute_name(name)
-        .key_type(key_type)
-        .build()
-        .unwrap()
+fn python() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(".local/venv/bin/python")
 }
 
-fn def(name: &str, t: ScalarAttributeType) -> AttributeDefinition {
-    AttributeDefinition::builder()
-        .attribute_name(name)
-        .attribute_type(t)
-        .build()
-        .unwrap()
-}
-
-/// Creates a fresh pair of tables with the deployed key schemas and index.
-pub async fn create_tables(client: &Client) -> Tables {
+/// Creates a fresh pair of tables from template.yaml's definitions (`scripts/local_tables.py`:
+/// the template is the one source of truth for keys, indexes and TTL).
+pub async fn create_tables(_client: &Client) -> Tables {
     let suffix = unique_suffix();
     let tables = Tables {
         status: format!("presence-status-{suffix}"),
         events: format!("presence-events-{suffix}"),
     };
-    client
-        .create_table()
-        .table_name(&tables.status)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(def(attr::CLIENT_ID, ScalarAttributeType::S))
-        .attribute_definitions(def(attr::STATUS_SHARD, ScalarAttributeType::S))
-        .attribute_definitions(def(attr::EVENT_TIMESTAMP, ScalarAttributeType::N))
-        .key_schema(key(attr::CLIENT_ID, KeyType::Hash))
-        .global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name(STATUS_INDEX)
-                .key_schema(key(attr::STATUS_SHARD, KeyType::Hash))
-                .key_schema(key(attr::EVENT_TIMESTAMP, KeyType::Range))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::All)
-                        .build(),
-                )
-                .build()
-                .unwrap(),
-        )
-        .send()
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let output = tokio::process::Command::new(python())
+        .arg(root.join("scripts/local_tables.py"))
+        .args(["--endpoint", endpoint(), "--status", &tables.status, "--events", &tables.events])
+        .output()
         .await
-        .expect("create status table");
-    client
-        .create_table()
-        .table_name(&tables.events)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(def(attr::CLIENT_ID, ScalarAttributeType::S))
-        .attribute_definitions(def(attr::EVENT_KEY, ScalarAttributeType::S))
-        .key_schema(key(attr::CLIENT_ID, KeyType::Hash))
-        .key_schema(key(attr::EVENT_KEY, KeyType::Range))
-        .send()
-        .await
-        .expect("create event table");
+        .expect("run scripts/local_tables.py");
+    assert!(
+        output.status.success(),
+        "scripts/local_tables.py failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     tables
+}
+
+/// The table and function definitions of template.yaml, as `local_tables.py --print` reads them.
+pub fn template_definitions() -> serde_json::Value {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let output = Command::new(python())
+        .arg(root.join("scripts/local_tables.py"))
+        .arg("--print")
+        .output()
+        .expect("run scripts/local_tables.py --print");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("JSON from local_tables.py")
 }
 
 pub fn store(client: &Client, tables: &Tables, window: Window) -> Store {

@@ -1,0 +1,86 @@
+//! template.yaml and the code must not drift apart: the keys, index and TTL the code writes,
+//! the variables it reads, and the fields the IoT rule adds.
+
+mod common;
+
+use common::local::template_definitions;
+use iot_presence::config::{EVENTS_TABLE_VAR, RETENTION_VAR, STATUS_TABLE_VAR, WINDOW_VAR};
+use iot_presence::event::{TOPIC_CLIENT_ID_FIELD, TOPIC_EVENT_TYPE_FIELD};
+use iot_presence::store::{attr, STATUS_INDEX};
+use serde_json::{json, Value};
+
+fn keys(schema: &Value) -> Vec<(String, String)> {
+    schema
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["AttributeName"].as_str().unwrap().to_owned(),
+                k["KeyType"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn pair(name: &str, kind: &str) -> (String, String) {
+    (name.to_owned(), kind.to_owned())
+}
+
+#[test]
+fn tables_match_what_the_code_writes() {
+    let t = template_definitions();
+    let status = &t["status"]["CreateTable"];
+    assert_eq!(keys(&status["KeySchema"]), [pair(attr::CLIENT_ID, "HASH")]);
+    let index = &status["GlobalSecondaryIndexes"][0];
+    assert_eq!(index["IndexName"], STATUS_INDEX);
+    assert_eq!(
+        keys(&index["KeySchema"]),
+        [pair(attr::STATUS_SHARD, "HASH"), pair(attr::EVENT_TIMESTAMP, "RANGE")]
+    );
+    // The index sort key is written as a number, the shard as a string.
+    let defs = status["AttributeDefinitions"].as_array().unwrap();
+    assert!(defs.contains(&json!({"AttributeName": attr::EVENT_TIMESTAMP, "AttributeType": "N"})));
+    assert!(defs.contains(&json!({"AttributeName": attr::STATUS_SHARD, "AttributeType": "S"})));
+    // Everything a listing shows is projected.
+    let projected: Vec<&str> = index["Projection"]["NonKeyAttributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for needed in [
+        attr::CONNECTED,
+        attr::DISCONNECT_REASON,
+        attr::SESSION,
+        attr::VERSION,
+        attr::CONNECTED_AT,
+        attr::DISCONNECTED_AT,
+        attr::THING_NAME,
+    ] {
+        assert!(projected.contains(&needed), "{needed} not projected into {STATUS_INDEX}");
+    }
+
+    let events = &t["events"];
+    assert_eq!(
+        keys(&events["CreateTable"]["KeySchema"]),
+        [pair(attr::CLIENT_ID, "HASH"), pair(attr::EVENT_KEY, "RANGE")]
+    );
+    assert_eq!(events["TimeToLive"], json!({"AttributeName": attr::EXPIRES_AT, "Enabled": true}));
+}
+
+#[test]
+fn the_function_gets_exactly_the_variables_the_code_reads() {
+    let t = template_definitions();
+    let mut expected = vec![STATUS_TABLE_VAR, EVENTS_TABLE_VAR, WINDOW_VAR, RETENTION_VAR];
+    expected.sort();
+    assert_eq!(t["functionEnvironment"], json!(expected));
+}
+
+#[test]
+fn the_rule_adds_the_topic_fields_the_parser_checks() {
+    let template = include_str!("../template.yaml");
+    assert!(template.contains(&format!("topic(4) AS {TOPIC_EVENT_TYPE_FIELD}")));
+    assert!(template.contains(&format!("topic(5) AS {TOPIC_CLIENT_ID_FIELD}")));
+    assert!(template.contains("FROM '$aws/events/presence/+/+'"));
+}
