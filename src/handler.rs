@@ -24,7 +24,7 @@ pub struct Response {
 
 /// Why an invocation failed. Either way Lambda keeps the event: it retries the invocation, and
 /// after the retries it goes to the on-failure destination. Nothing is dropped silently.
-#[derive(Debug, Error)]
+#[derive(Error)]
 pub enum HandlerError {
     #[error("invalid lifecycle event: {0}")]
     Invalid(#[from] InvalidEvent),
@@ -60,6 +60,14 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// The runtime logs a failed invocation's error with `{:?}`: make that line say what happened,
+/// with every cause, rather than dump nested enums.
+impl std::fmt::Debug for HandlerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.error_type(), error_chain(self))
+    }
 }
 
 impl From<HandlerError> for Diagnostic {

@@ -36,7 +36,10 @@ fn tables_match_what_the_code_writes() {
     assert_eq!(index["IndexName"], STATUS_INDEX);
     assert_eq!(
         keys(&index["KeySchema"]),
-        [pair(attr::STATUS_SHARD, "HASH"), pair(attr::EVENT_TIMESTAMP, "RANGE")]
+        [
+            pair(attr::STATUS_SHARD, "HASH"),
+            pair(attr::EVENT_TIMESTAMP, "RANGE")
+        ]
     );
     // The index sort key is written as a number, the shard as a string.
     let defs = status["AttributeDefinitions"].as_array().unwrap();
@@ -58,21 +61,35 @@ fn tables_match_what_the_code_writes() {
         attr::DISCONNECTED_AT,
         attr::THING_NAME,
     ] {
-        assert!(projected.contains(&needed), "{needed} not projected into {STATUS_INDEX}");
+        assert!(
+            projected.contains(&needed),
+            "{needed} not projected into {STATUS_INDEX}"
+        );
     }
 
     let events = &t["events"];
     assert_eq!(
         keys(&events["CreateTable"]["KeySchema"]),
-        [pair(attr::CLIENT_ID, "HASH"), pair(attr::EVENT_KEY, "RANGE")]
+        [
+            pair(attr::CLIENT_ID, "HASH"),
+            pair(attr::EVENT_KEY, "RANGE")
+        ]
     );
-    assert_eq!(events["TimeToLive"], json!({"AttributeName": attr::EXPIRES_AT, "Enabled": true}));
+    assert_eq!(
+        events["TimeToLive"],
+        json!({"AttributeName": attr::EXPIRES_AT, "Enabled": true})
+    );
 }
 
 #[test]
 fn the_function_gets_exactly_the_variables_the_code_reads() {
     let t = template_definitions();
-    let mut expected = vec![STATUS_TABLE_VAR, EVENTS_TABLE_VAR, WINDOW_VAR, RETENTION_VAR];
+    let mut expected = vec![
+        STATUS_TABLE_VAR,
+        EVENTS_TABLE_VAR,
+        WINDOW_VAR,
+        RETENTION_VAR,
+    ];
     expected.sort();
     assert_eq!(t["functionEnvironment"], json!(expected));
 }

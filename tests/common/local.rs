@@ -101,7 +101,14 @@ pub async fn create_tables(_client: &Client) -> Tables {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let output = tokio::process::Command::new(python())
         .arg(root.join("scripts/local_tables.py"))
-        .args(["--endpoint", endpoint(), "--status", &tables.status, "--events", &tables.events])
+        .args([
+            "--endpoint",
+            endpoint(),
+            "--status",
+            &tables.status,
+            "--events",
+            &tables.events,
+        ])
         .output()
         .await
         .expect("run scripts/local_tables.py");
@@ -121,7 +128,11 @@ pub fn template_definitions() -> serde_json::Value {
         .arg("--print")
         .output()
         .expect("run scripts/local_tables.py --print");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_slice(&output.stdout).expect("JSON from local_tables.py")
 }
 
