@@ -1,0 +1,58 @@
+# Shared by scripts/replay.sh and scripts/bench.sh (sourced, not run): a private local
+# DynamoDB server with the tables from template.yaml, cleaned up on exit.
+#
+# After `start_local_dynamodb`: $endpoint, $status_table, $events_table, $work (a scratch
+# folder, removed on success; kept, and named, on failure or with KEEP_LOGS=1).
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+python="$root/.local/venv/bin/python"
+work="$(mktemp -d "${TMPDIR:-/tmp}/iot-presence.XXXXXX")"
+cleanup_pids=()   # processes to stop; a negative one is a process group
+
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
+  local pid
+  for pid in "${cleanup_pids[@]}"; do
+    kill -TERM -- "$pid" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+  if [[ $status -ne 0 || -n "${KEEP_LOGS:-}" ]]; then
+    echo "logs kept in $work" >&2
+  else
+    rm -rf "$work"
+  fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+  "$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
+  local deadline=$((SECONDS + $1)) what=$2
+  shift 2
+  until "$@" >/dev/null 2>&1; do
+    if ((SECONDS > deadline)); then
+      echo "timed out waiting for $what" >&2
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+start_local_dynamodb() {
+  "$root/scripts/local-dynamodb.sh" install
+  "$python" "$root/scripts/moto_server.py" --port 0 --port-file "$work/dynamodb.port" \
+    >"$work/dynamodb.log" 2>&1 &
+  cleanup_pids+=("$!")
+  wait_for 30 "the local DynamoDB server" test -s "$work/dynamodb.port"
+  endpoint="http://127.0.0.1:$(cat "$work/dynamodb.port")"
+  status_table=presence-status
+  events_table=presence-events
+  "$python" "$root/scripts/local_tables.py" --endpoint "$endpoint" \
+    --status "$status_table" --events "$events_table"
+  echo "local DynamoDB on $endpoint with tables $status_table, $events_table (from template.yaml)" >&2
+}
