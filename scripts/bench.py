@@ -159,6 +159,37 @@ def replay_events(events, rounds):
     return out
 
 
+def attribute_size(value):
+    """Approximate bytes of a DynamoDB attribute value, by the documented item size rules."""
+    (kind, v), = value.items()
+    if kind == "S":
+        return len(v.encode())
+    if kind == "N":
+        return len(v.lstrip("-").replace(".", "")) // 2 + 1 + 1
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + attribute_size(x) + 1 for k, x in v.items())
+    raise ValueError(kind)
+
+
+def item_size(item):
+    return sum(len(name.encode()) + attribute_size(value) for name, value in item.items())
+
+
+def table_item_sizes(endpoint, status_table, events_table):
+    """Mean sizes of the items the replay wrote (local, small tables: a Scan is fine here)."""
+    import boto3
+
+    client = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1",
+                          aws_access_key_id="local", aws_secret_access_key="local")
+    sizes = {}
+    for name, table in (("status item", status_table), ("event row", events_table)):
+        items = client.scan(TableName=table, Limit=500)["Items"]
+        sizes[name] = (statistics.mean(item_size(i) for i in items), max(item_size(i) for i in items))
+    return sizes
+
+
 def summary(values):
     values = sorted(values)
     p90 = values[min(len(values) - 1, int(round(0.9 * (len(values) - 1))))]
@@ -208,7 +239,9 @@ def main():
 
     events = replay_events(corpus(args.events_dir), args.rounds)
     api.reset(events)
-    proc = spawn([args.binary], env)
+    log_path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"iot-presence-bench-{os.getpid()}.log")
+    log = open(log_path, "wb")
+    proc = subprocess.Popen([args.binary], env=env, stdout=log, stderr=subprocess.STDOUT)
     start = time.perf_counter()
     if not api.done.wait(600):
         proc.kill()
@@ -217,6 +250,11 @@ def main():
     replay_rss = rss_peak_kb(proc.pid)
     proc.kill()
     proc.wait()
+    log.close()
+    with open(log_path, "rb") as f:
+        log_lines = [l for l in f.read().splitlines() if b'"event recorded"' in l]
+    os.remove(log_path)
+    sizes = table_item_sizes(args.endpoint, args.status_table, args.events_table)
     outcomes = {}
     for body in api.responses:
         o = json.loads(body)["outcome"]
@@ -238,6 +276,9 @@ def main():
         size = os.path.getsize(args.bootstrap)
         print(f"| arm64 bootstrap size | {size / 1024 / 1024:.2f} MiB ({size} bytes) | - | - |")
     print()
+    print(f"per event: one JSON log line of {statistics.mean(len(l) + 1 for l in log_lines):.0f} bytes "
+          f"(mean of {len(log_lines)}); " + "; ".join(
+              f"{name} {mean:.0f} bytes mean, {largest} max" for name, (mean, largest) in sizes.items()))
     print(f"replay: {len(api.responses)} responses, {len(api.errors)} errors in {elapsed:.1f} s "
           f"({len(events) / elapsed:.0f} events/s against the local server); outcomes {outcomes}")
     if api.errors:
