@@ -276,7 +276,9 @@ def main():
         size = os.path.getsize(args.bootstrap)
         print(f"| arm64 bootstrap size | {size / 1024 / 1024:.2f} MiB ({size} bytes) | - | - |")
     print()
-    print(f"per event: one JSON log line of {statistics.mean(len(l) + 1 for l in log_lines):.0f} bytes "
+    latencies = [json.loads(l)["fields"]["latencyMs"] for l in log_lines]
+    print(f"per event: handler latency (logged latencyMs, two writes to the local server) median "
+          f"{statistics.median(latencies):.1f} ms; one JSON log line of {statistics.mean(len(l) + 1 for l in log_lines):.0f} bytes "
           f"(mean of {len(log_lines)}); " + "; ".join(
               f"{name} {mean:.0f} bytes mean, {largest} max" for name, (mean, largest) in sizes.items()))
     print(f"replay: {len(api.responses)} responses, {len(api.errors)} errors in {elapsed:.1f} s "

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The local run: replays lifecycle events through the real function into a local DynamoDB.
 #
-#   scripts/replay.sh [FILE_OR_FOLDER ...]      (default: events/)
+#   scripts/replay.sh [--keep] [FILE_OR_FOLDER ...]      (default: events/)
+#
+# --keep leaves the local DynamoDB server up after the replay (until Ctrl-C), so the tables
+# can be queried, e.g. with the aws CLI commands in the README.
 #
 # 1. installs (once, into .local/) the local DynamoDB server and cargo-lambda;
 # 2. starts the server on a free port of 127.0.0.1 and creates the tables from template.yaml;
@@ -12,6 +15,8 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$root"
+keep=""
+if [[ "${1:-}" == "--keep" ]]; then keep=1; shift; fi
 [[ $# -gt 0 ]] || set -- events
 
 scripts/tools.sh install
@@ -36,3 +41,13 @@ echo "function running under cargo lambda watch on 127.0.0.1:$invoke_port (log: 
 AWS_DEFAULT_REGION=us-east-1 "$python" scripts/replay.py "$@" \
   --invoke-url "http://127.0.0.1:$invoke_port/2015-03-31/functions/presence-handler/invocations" \
   --endpoint "$endpoint" --status-table "$status_table"
+
+if [[ -n "$keep" ]]; then
+  cat >&2 <<TXT
+
+The local DynamoDB server stays up until Ctrl-C. To query it:
+  export AWS_ENDPOINT_URL_DYNAMODB=$endpoint AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+  export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local
+TXT
+  wait "${cleanup_pids[0]}"
+fi
