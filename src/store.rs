@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
 use thiserror::Error;
@@ -377,19 +378,38 @@ impl StoreError {
     }
 }
 
+type Item = HashMap<String, AttributeValue>;
+
+/// Splits a conditional write's result: `Ok(Ok(output))` when it was written, `Ok(Err(item))`
+/// when its condition failed (`item`: what the condition was checked against, from `ALL_OLD`),
+/// `Err` for every other failure.
+fn split_refusal<O, E>(
+    result: Result<O, SdkError<E>>,
+    refusal: fn(&E) -> Option<&ConditionalCheckFailedException>,
+) -> Result<Result<O, Option<Item>>, Box<SdkError<E>>> {
+    match result {
+        Ok(output) => Ok(Ok(output)),
+        Err(SdkError::ServiceError(service)) => match refusal(service.err()) {
+            Some(refused) => Ok(Err(refused.item.clone())),
+            None => Err(Box::new(SdkError::ServiceError(service))),
+        },
+        Err(other) => Err(Box::new(other)),
+    }
+}
+
 /// The stored status as the rule sees it, plus the key of the event that set it.
 struct StoredStatus<'a> {
     observed: Option<Observed<'a>>,
     last_event_key: Option<&'a str>,
 }
 
-fn get_s<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a str> {
+fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     item.get(name)
         .and_then(|v| v.as_s().ok())
         .map(String::as_str)
 }
 
-fn get_u64(item: &HashMap<String, AttributeValue>, name: &str) -> Result<Option<u64>, String> {
+fn get_u64(item: &Item, name: &str) -> Result<Option<u64>, String> {
     match item.get(name) {
         None => Ok(None),
         Some(AttributeValue::N(v)) => v
@@ -401,7 +421,7 @@ fn get_u64(item: &HashMap<String, AttributeValue>, name: &str) -> Result<Option<
 }
 
 /// Reads a status item into what the rule needs. An item without a session has no status yet.
-fn stored_status(item: &HashMap<String, AttributeValue>) -> Result<StoredStatus<'_>, String> {
+fn stored_status(item: &Item) -> Result<StoredStatus<'_>, String> {
     let last_event_key = get_s(item, attr::LAST_EVENT_KEY);
     let Some(session) = get_s(item, attr::SESSION) else {
         return Ok(StoredStatus {
@@ -445,14 +465,6 @@ impl Store {
             window: config.window,
             retention_days: config.retention_days,
         }
-    }
-
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
-    pub fn window(&self) -> Window {
-        self.window
     }
 
     /// Records one validated event: updates the status (if the rule says so), then appends the
@@ -517,6 +529,10 @@ impl Store {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
+        let result = split_refusal(result, |e| match e {
+            UpdateItemError::ConditionalCheckFailedException(refused) => Some(refused),
+            _ => None,
+        });
         let malformed = |problem: String| StoreError::Malformed {
             table: self.status_table.clone(),
             client_id: event.client_id.clone(),
@@ -527,7 +543,7 @@ impl Store {
             client_id: event.client_id.clone(),
         };
         let refused_item = match result {
-            Ok(output) => {
+            Ok(Ok(output)) => {
                 // The condition held. The old item (ALL_OLD: returned, not read) names the rule
                 // row for the log, and re-checks the condition against the rule in production.
                 let old = output.attributes.unwrap_or_default();
@@ -538,22 +554,12 @@ impl Store {
                     Decision::Duplicate | Decision::Stale => Err(disagreement()),
                 };
             }
-            Err(SdkError::ServiceError(service))
-                if matches!(
-                    service.err(),
-                    UpdateItemError::ConditionalCheckFailedException(_)
-                ) =>
-            {
-                match service.into_err() {
-                    UpdateItemError::ConditionalCheckFailedException(e) => e.item,
-                    _ => unreachable!("matched above"),
-                }
-            }
+            Ok(Err(refused_item)) => refused_item,
             Err(source) => {
                 return Err(StoreError::UpdateStatus {
                     table: self.status_table.clone(),
                     client_id: event.client_id.clone(),
-                    source: Box::new(source),
+                    source,
                 })
             }
         };
@@ -582,7 +588,7 @@ impl Store {
         &self,
         event: &LifecycleEvent,
         outcome: Outcome,
-        row: HashMap<String, AttributeValue>,
+        row: Item,
     ) -> Result<(Outcome, bool), StoreError> {
         let mut request = self
             .client
@@ -599,24 +605,18 @@ impl Store {
         } else {
             request.condition_expression("attribute_not_exists(#eventKey)")
         };
-        let existing = match request.send().await {
-            Ok(_) => return Ok((outcome, false)),
-            Err(SdkError::ServiceError(service))
-                if matches!(
-                    service.err(),
-                    PutItemError::ConditionalCheckFailedException(_)
-                ) =>
-            {
-                match service.into_err() {
-                    PutItemError::ConditionalCheckFailedException(e) => e.item,
-                    _ => unreachable!("matched above"),
-                }
-            }
+        let result = split_refusal(request.send().await, |e| match e {
+            PutItemError::ConditionalCheckFailedException(refused) => Some(refused),
+            _ => None,
+        });
+        let existing = match result {
+            Ok(Ok(_)) => return Ok((outcome, false)),
+            Ok(Err(existing)) => existing,
             Err(source) => {
                 return Err(StoreError::PutEvent {
                     table: self.events_table.clone(),
                     client_id: event.client_id.clone(),
-                    source: Box::new(source),
+                    source,
                 })
             }
         };

@@ -119,82 +119,69 @@ fn observe(true_ts: u64, noise: i64) -> u64 {
 fn build(client_id: &str, first_version: u64, steps: &[Step]) -> Vec<TrueEvent> {
     let mut events = Vec::new();
     let mut t = T0;
-    let mut sessions = 0u32;
-    let next_session = |sessions: &mut u32| {
-        *sessions += 1;
-        format!("{client_id}-session-{sessions:03}")
-    };
     let mut version = first_version;
-    let mut current = Some(next_session(&mut sessions));
-    events.push(TrueEvent {
+    let session_name = |n: usize| format!("{client_id}-session-{n:03}");
+    let mut sessions = 1;
+    let mut current = Some(session_name(sessions));
+    let event = |session: &str, presence, version, true_ts, noise, reason| TrueEvent {
         client_id: client_id.into(),
-        session: current.clone().unwrap(),
-        presence: Presence::Connected,
+        session: session.into(),
+        presence,
         version,
-        true_ts: t,
-        ts: t,
-        reason: None,
-    });
+        true_ts,
+        ts: observe(true_ts, noise),
+        reason,
+    };
+    events.push(event(
+        &session_name(1),
+        Presence::Connected,
+        version,
+        t,
+        0,
+        None,
+    ));
     for st in steps {
         t += st.duration;
-        match current.take() {
-            Some(session) if st.kind == 2 => {
-                // Knocked off by a new connection with the same client id.
-                events.push(TrueEvent {
-                    client_id: client_id.into(),
-                    session,
-                    presence: Presence::Disconnected,
-                    version,
-                    true_ts: t,
-                    ts: observe(t, st.noise[0]),
-                    reason: Some("DUPLICATE_CLIENTID"),
-                });
-                version += 1 + st.skip;
-                let new = next_session(&mut sessions);
-                events.push(TrueEvent {
-                    client_id: client_id.into(),
-                    session: new.clone(),
-                    presence: Presence::Connected,
-                    version,
-                    true_ts: t,
-                    ts: observe(t, st.noise[1]),
-                    reason: None,
-                });
-                current = Some(new);
+        if let Some(session) = current.take() {
+            let knocked_off = st.kind == 2;
+            let reason = if knocked_off {
+                "DUPLICATE_CLIENTID"
+            } else {
+                DOCUMENTED_DISCONNECT_REASONS[st.reason]
+            };
+            events.push(event(
+                &session,
+                Presence::Disconnected,
+                version,
+                t,
+                st.noise[0],
+                Some(reason),
+            ));
+            if !knocked_off {
+                continue;
             }
-            Some(session) => {
-                let reason = DOCUMENTED_DISCONNECT_REASONS[st.reason];
-                events.push(TrueEvent {
-                    client_id: client_id.into(),
-                    session,
-                    presence: Presence::Disconnected,
-                    version,
-                    true_ts: t,
-                    ts: observe(t, st.noise[0]),
-                    reason: Some(reason),
-                });
-            }
-            None => {
-                // Reconnect after an offline gap; past an hour the version may reset (we
-                // require 65 minutes so that "about an hour" is unambiguous).
-                version = if st.reset && st.duration > HOUR + 5 * 60_000 {
-                    st.reset_to
-                } else {
-                    version + 1 + st.skip
-                };
-                let new = next_session(&mut sessions);
-                events.push(TrueEvent {
-                    client_id: client_id.into(),
-                    session: new.clone(),
-                    presence: Presence::Connected,
-                    version,
-                    true_ts: t,
-                    ts: observe(t, st.noise[1]),
-                    reason: None,
-                });
-                current = Some(new);
-            }
+            // Knocked off by a new connection with the same client id, at the same true time.
+            version += 1 + st.skip;
+        } else {
+            // Reconnect after an offline gap; past an hour the version may reset (we require 65
+            // minutes so that "about an hour" is unambiguous).
+            version = if st.reset && st.duration > HOUR + 5 * 60_000 {
+                st.reset_to
+            } else {
+                version + 1 + st.skip
+            };
         }
+        sessions += 1;
+        let new = session_name(sessions);
+        events.push(event(
+            &new,
+            Presence::Connected,
+            version,
+            t,
+            st.noise[1],
+            None,
+        ));
+        current = Some(new);
     }
     events
 }
