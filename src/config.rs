@@ -97,15 +97,19 @@ impl Config {
 }
 
 /// Builds the one DynamoDB client of the process from the standard AWS configuration chain
-/// (which honours `AWS_ENDPOINT_URL_DYNAMODB`), with the timeouts above.
-pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
+/// (which honours `AWS_ENDPOINT_URL_DYNAMODB`), with the timeouts above. `endpoint` overrides
+/// the endpoint (the CLI's `--endpoint-url`).
+pub async fn dynamodb_client(endpoint: Option<&str>) -> aws_sdk_dynamodb::Client {
     let timeouts = aws_config::timeout::TimeoutConfig::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .operation_attempt_timeout(ATTEMPT_TIMEOUT)
         .operation_timeout(OPERATION_TIMEOUT)
         .build();
-    let shared = aws_config::from_env().timeout_config(timeouts).load().await;
-    aws_sdk_dynamodb::Client::new(&shared)
+    let mut loader = aws_config::from_env().timeout_config(timeouts);
+    if let Some(url) = endpoint {
+        loader = loader.endpoint_url(url);
+    }
+    aws_sdk_dynamodb::Client::new(&loader.load().await)
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //!   rule, and the idempotent event-log append; the table contract's attribute names.
 //! - [`config`]: environment configuration, read once at cold start, and the SDK client.
 //! - [`handler`]: the Lambda handler: parse, record, log, map errors for Lambda.
+//! - [`read`]: the read path (status, sharded listings, summary, history) and `rebuild`.
 //!
 //! The binary `presence-handler` (`src/bin/`) is the thin Lambda `main`.
 
@@ -16,4 +17,5 @@ pub mod config;
 pub mod decision;
 pub mod event;
 pub mod handler;
+pub mod read;
 pub mod store;

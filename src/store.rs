@@ -449,9 +449,9 @@ fn stored_status(item: &Item) -> Result<StoredStatus<'_>, String> {
 /// The two tables and the settings the writes need.
 #[derive(Debug, Clone)]
 pub struct Store {
-    client: Client,
-    status_table: String,
-    events_table: String,
+    pub(crate) client: Client,
+    pub(crate) status_table: String,
+    pub(crate) events_table: String,
     window: Window,
     retention_days: u32,
 }
@@ -482,16 +482,7 @@ impl Store {
         now_ms: u64,
     ) -> Result<Recorded, StoreError> {
         let event_key = event.event_key();
-        let (outcome, rule) = match (
-            event.observed(),
-            status_update(event, &event_key, self.window, now_ms),
-        ) {
-            (Some(observed), Some(update)) => {
-                self.update_status(event, observed, &event_key, update)
-                    .await?
-            }
-            _ => (Outcome::Recorded, None),
-        };
+        let (outcome, rule) = self.apply_status(event, &event_key, now_ms).await?;
         let row = event_row(
             event,
             &event_key,
@@ -507,6 +498,26 @@ impl Store {
             rule,
             redelivered,
         })
+    }
+
+    /// The status half of [`Store::record`]: the conditional update alone (`recorded` for
+    /// connect_failed, which never touches the status). `presence rebuild` replays the event
+    /// log through it.
+    pub async fn apply_status(
+        &self,
+        event: &LifecycleEvent,
+        event_key: &str,
+        now_ms: u64,
+    ) -> Result<(Outcome, Option<Rule>), StoreError> {
+        match (
+            event.observed(),
+            status_update(event, event_key, self.window, now_ms),
+        ) {
+            (Some(observed), Some(update)) => {
+                self.update_status(event, observed, event_key, update).await
+            }
+            _ => Ok((Outcome::Recorded, None)),
+        }
     }
 
     async fn update_status(

@@ -12,6 +12,6 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env().inspect_err(|err| {
         lambda_runtime::tracing::error!(error = %err, "invalid configuration");
     })?;
-    let store = Store::new(dynamodb_client().await, &config);
+    let store = Store::new(dynamodb_client(None).await, &config);
     run(service_fn(|event| function_handler(&store, event))).await
 }

@@ -23,7 +23,7 @@ use iot_presence::store::{attr, Store};
 
 pub type Item = HashMap<String, AttributeValue>;
 
-fn endpoint() -> &'static str {
+pub fn endpoint() -> &'static str {
     static ENDPOINT: OnceLock<String> = OnceLock::new();
     ENDPOINT.get_or_init(|| {
         if let Ok(url) = std::env::var("IOT_PRESENCE_TEST_ENDPOINT") {

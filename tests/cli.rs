@@ -1,0 +1,481 @@
+//! The `presence` binary against the local DynamoDB server, over a fleet written by the real
+//! handler (not hand-made items).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::{Command, Output};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use common::local::{self, endpoint, status_item, Tables};
+use iot_presence::decision::Window;
+use iot_presence::handler::{handle, now_ms};
+use iot_presence::store::attr;
+use serde_json::{json, Value};
+
+const MINUTE: u64 = 60_000;
+
+fn connect_event(client: &str, session: &str, version: u64, ts: u64) -> Value {
+    json!({"clientId": client, "timestamp": ts, "eventType": "connected",
+           "sessionIdentifier": session, "versionNumber": version,
+           "principalIdentifier": "cert-1", "ipAddress": "198.51.100.7"})
+}
+
+fn disconnect_event(client: &str, session: &str, version: u64, ts: u64, reason: &str) -> Value {
+    json!({"clientId": client, "timestamp": ts, "eventType": "disconnected",
+           "sessionIdentifier": session, "versionNumber": version,
+           "clientInitiatedDisconnect": false, "disconnectReason": reason})
+}
+
+/// The fleet: 12 connected clients, 9 disconnected ones at known offline durations, one client
+/// with a long history, all through the real handler.
+struct Fleet {
+    tables: Tables,
+    now: u64,
+    connected: BTreeSet<String>,
+    /// (client, minutes offline, reason)
+    disconnected: Vec<(String, u64, &'static str)>,
+}
+
+async fn fleet() -> Fleet {
+    let client = local::client();
+    let tables = local::create_tables(&client).await;
+    let store = local::store(&client, &tables, Window::DEFAULT);
+    let now = now_ms();
+    let send = |e: Value| {
+        let store = store.clone();
+        async move { handle(&store, &e.to_string(), now).await.expect("handled") }
+    };
+    let mut connected = BTreeSet::new();
+    for i in 0..12 {
+        let id = format!("online-{i:02}");
+        send(connect_event(
+            &id,
+            &format!("{id}-s1"),
+            1,
+            now - (i + 1) * MINUTE,
+        ))
+        .await;
+        connected.insert(id);
+    }
+    let offline = [
+        (1, "CONNECTION_LOST"),
+        (3, "CONNECTION_LOST"),
+        (20, "MQTT_KEEP_ALIVE_TIMEOUT"),
+        (50, "CONNECTION_LOST"),
+        (180, "CLIENT_INITIATED_DISCONNECT"),
+        (600, "DUPLICATE_CLIENTID"),
+        (2_000, "CONNECTION_LOST"),
+        (3_000, "SERVER_INITIATED_DISCONNECT"),
+        (20_000, "AUTH_ERROR"),
+    ];
+    let mut disconnected = Vec::new();
+    for (i, (minutes, reason)) in offline.into_iter().enumerate() {
+        let id = format!("offline-{i:02}");
+        let since = now - minutes * MINUTE;
+        send(connect_event(&id, "s1", 4, since - 10 * MINUTE)).await;
+        send(disconnect_event(&id, "s1", 4, since, reason)).await;
+        disconnected.push((id, minutes, reason));
+    }
+    // A long history for one client: sessions, a stale duplicate, a redelivery.
+    let base = now - 500 * MINUTE;
+    for k in 0..5u64 {
+        let session = format!("hist-s{k}");
+        send(connect_event(
+            "historian",
+            &session,
+            10 + k,
+            base + k * 30 * MINUTE,
+        ))
+        .await;
+        send(disconnect_event(
+            "historian",
+            &session,
+            10 + k,
+            base + k * 30 * MINUTE + 10 * MINUTE,
+            "CONNECTION_LOST",
+        ))
+        .await;
+    }
+    // A redelivery (same event: no new row), a stale copy, and a duplicate of the last event
+    // with another timestamp.
+    send(connect_event(
+        "historian",
+        "hist-s1",
+        11,
+        base + 30 * MINUTE,
+    ))
+    .await;
+    send(connect_event("historian", "hist-s0", 10, base + 5)).await;
+    send(disconnect_event(
+        "historian",
+        "hist-s4",
+        14,
+        base + 130 * MINUTE + 7,
+        "CONNECTION_LOST",
+    ))
+    .await;
+    Fleet {
+        tables,
+        now,
+        connected,
+        disconnected,
+    }
+}
+
+fn presence(tables: &Tables, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_presence"))
+        .args(["--endpoint-url", endpoint()])
+        .args([
+            "--status-table",
+            &tables.status,
+            "--events-table",
+            &tables.events,
+        ])
+        .args(args)
+        .env_remove("STATUS_TABLE_NAME")
+        .env_remove("EVENTS_TABLE_NAME")
+        .env_remove("TIMESTAMP_WINDOW_MS")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "local")
+        .env("AWS_SECRET_ACCESS_KEY", "local")
+        .output()
+        .expect("run presence")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn json_lines(o: &Output) -> Vec<Value> {
+    assert!(o.status.success(), "{o:?}");
+    stdout(o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn status_of_connected_disconnected_and_unknown_clients() {
+    let f = fleet().await;
+    let out = presence(&f.tables, &["status", "online-00", "-o", "json"]);
+    let v = &json_lines(&out)[0];
+    assert_eq!(v["clientId"], "online-00");
+    assert_eq!(v["connected"], true);
+    assert_eq!(v["disconnectReason"], "NONE");
+    assert_eq!(v["sessionIdentifier"], "online-00-s1");
+    assert_eq!(v["versionNumber"], 1);
+    assert_eq!(v["timestamp"], v["connectedSince"]);
+    assert!(
+        v["timestamp"].as_str().unwrap().ends_with('Z'),
+        "ISO 8601: {v}"
+    );
+    assert!(
+        v.get("sourceIp").is_none(),
+        "network details only on request"
+    );
+
+    let out = presence(
+        &f.tables,
+        &[
+            "status",
+            "offline-05",
+            "-o",
+            "json",
+            "--include-socket-information",
+        ],
+    );
+    let v = &json_lines(&out)[0];
+    assert_eq!(v["connected"], false);
+    assert_eq!(v["disconnectReason"], "DUPLICATE_CLIENTID");
+    assert_eq!(v["sourceIp"], "198.51.100.7");
+    assert!(v["disconnectedSince"].is_string() && v["connectedSince"].is_string());
+
+    let out = presence(&f.tables, &["status", "never-seen", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(
+        v,
+        json!({"clientId": "never-seen", "connected": false, "disconnectReason": "UNKNOWN"})
+    );
+
+    // The human view says the same.
+    let out = presence(&f.tables, &["status", "offline-05"]);
+    let text = stdout(&out);
+    assert!(text.contains("no, since"), "{text}");
+    assert!(
+        text.contains("DUPLICATE_CLIENTID (not client initiated)"),
+        "{text}"
+    );
+    let out = presence(&f.tables, &["status", "never-seen"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("never seen"));
+}
+
+#[tokio::test]
+async fn lists_come_from_the_sharded_index_across_pages() {
+    let f = fleet().await;
+    let ids = |o: &Output| -> Vec<String> {
+        json_lines(o)
+            .iter()
+            .map(|v| v["clientId"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // Page size 2 makes every shard with more than two clients cross page boundaries.
+    let connected = ids(&presence(
+        &f.tables,
+        &["list", "--connected", "-o", "json", "--page-size", "2"],
+    ));
+    let mut expected: Vec<String> = f.connected.iter().cloned().collect();
+    expected.sort_by_key(|id| std::cmp::Reverse(id.clone())); // online-11 connected first
+    assert_eq!(connected, expected, "longest connected first");
+
+    let all_offline = ids(&presence(
+        &f.tables,
+        &["list", "--disconnected", "-o", "json", "--page-size", "1"],
+    ));
+    // historian went offline 370 minutes ago.
+    let mut by_age: Vec<(String, u64)> = f
+        .disconnected
+        .iter()
+        .map(|(id, m, _)| (id.clone(), *m))
+        .collect();
+    by_age.push(("historian".into(), 370));
+    by_age.sort_by_key(|(_, minutes)| std::cmp::Reverse(*minutes));
+    let expected: Vec<String> = by_age.into_iter().map(|(id, _)| id).collect();
+    assert_eq!(all_offline, expected);
+
+    let long_offline = ids(&presence(
+        &f.tables,
+        &[
+            "list",
+            "--disconnected",
+            "--offline-for",
+            "1h",
+            "-o",
+            "json",
+        ],
+    ));
+    let expected: BTreeSet<String> = f
+        .disconnected
+        .iter()
+        .filter(|(_, m, _)| *m >= 60)
+        .map(|(id, _, _)| id.clone())
+        .chain(["historian".to_owned()])
+        .collect();
+    assert_eq!(
+        long_offline.iter().cloned().collect::<BTreeSet<_>>(),
+        expected
+    );
+
+    let limited = ids(&presence(
+        &f.tables,
+        &["list", "--disconnected", "--limit", "3", "-o", "json"],
+    ));
+    assert_eq!(limited, all_offline[..3]);
+
+    let text = stdout(&presence(&f.tables, &["list", "--connected"]));
+    assert!(text.starts_with(" CLIENT"), "{text}");
+    assert!(text.trim_end().ends_with("12 clients"), "{text}");
+}
+
+#[tokio::test]
+async fn history_is_oldest_first_with_outcomes_and_pages_past_one_megabyte() {
+    let f = fleet().await;
+    let rows = json_lines(&presence(
+        &f.tables,
+        &["history", "historian", "-o", "json"],
+    ));
+    assert_eq!(
+        rows.len(),
+        12,
+        "10 sessions' events, a stale copy, a duplicate; no row for the redelivery"
+    );
+    let times: Vec<&str> = rows
+        .iter()
+        .map(|r| r["timestamp"].as_str().unwrap())
+        .collect();
+    let mut sorted = times.clone();
+    sorted.sort();
+    assert_eq!(times, sorted, "oldest first");
+    let outcomes: Vec<&str> = rows
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == "duplicate").count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == "stale").count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == "applied").count(),
+        10,
+        "{outcomes:?}"
+    );
+
+    // A window: --since/--until select by time, `until` exclusive.
+    let base = f.now - 500 * MINUTE;
+    let since = humantime::format_rfc3339_millis(
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(base + 30 * MINUTE),
+    )
+    .to_string();
+    let until = humantime::format_rfc3339_millis(
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(base + 60 * MINUTE),
+    )
+    .to_string();
+    let window = json_lines(&presence(
+        &f.tables,
+        &[
+            "history",
+            "historian",
+            "--since",
+            &since,
+            "--until",
+            &until,
+            "-o",
+            "json",
+        ],
+    ));
+    assert!(
+        window.iter().all(|r| r["sessionIdentifier"] == "hist-s1"),
+        "{window:?}"
+    );
+    assert!(!window.is_empty());
+
+    // Past DynamoDB's 1 MB query page: 30 events carrying 40 KB of unknown fields each.
+    let client = local::client();
+    let store = local::store(&client, &f.tables, Window::DEFAULT);
+    let padding = "x".repeat(40_000);
+    for k in 0..30u64 {
+        let mut e = connect_event(
+            "bulky",
+            &format!("bulky-{k}"),
+            k,
+            1_700_000_000_000 + k * MINUTE,
+        );
+        e["vendorBlob"] = json!(padding);
+        handle(&store, &e.to_string(), 1).await.unwrap();
+    }
+    let rows = json_lines(&presence(&f.tables, &["history", "bulky", "-o", "json"]));
+    assert_eq!(rows.len(), 30);
+
+    let out = presence(&f.tables, &["history", "never-seen"]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[tokio::test]
+async fn summary_counts_buckets_and_reasons() {
+    let f = fleet().await;
+    let v = &json_lines(&presence(&f.tables, &["summary", "-o", "json"]))[0];
+    assert_eq!(v["connected"], 12);
+    assert_eq!(v["disconnected"], 10);
+    // offline minutes 1, 3 | 20, 50 | 180, 600 + historian (370) | 2000, 3000, 20000
+    assert_eq!(
+        v["offlineFor"],
+        json!({"under5m": 2, "under1h": 2, "under1d": 3, "longer": 3})
+    );
+    assert_eq!(v["disconnectReasons"]["CONNECTION_LOST"], 5);
+    assert_eq!(v["disconnectReasons"]["AUTH_ERROR"], 1);
+    let text = stdout(&presence(&f.tables, &["summary"]));
+    assert!(text.contains("DISCONNECT REASON"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.trim().starts_with("CONNECTION_LOST") && l.trim().ends_with('5')),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn rebuild_restores_lost_status_items_and_is_idempotent() {
+    let f = fleet().await;
+    let client = local::client();
+    let before_one = status_item(&client, &f.tables, "historian").await.unwrap();
+    let before_two = status_item(&client, &f.tables, "offline-03").await.unwrap();
+    for id in ["historian", "offline-03"] {
+        client
+            .delete_item()
+            .table_name(&f.tables.status)
+            .key(attr::CLIENT_ID, AttributeValue::S(id.into()))
+            .send()
+            .await
+            .unwrap();
+    }
+    let without_clock = |mut item: local::Item| {
+        item.remove(attr::UPDATED_AT);
+        item
+    };
+
+    let v = &json_lines(&presence(
+        &f.tables,
+        &["rebuild", "--client", "historian", "-o", "json"],
+    ))[0];
+    assert_eq!(v["events"], 12);
+    assert_eq!(v["connected"], false);
+    let after = status_item(&client, &f.tables, "historian").await.unwrap();
+    assert_eq!(without_clock(after), without_clock(before_one.clone()));
+
+    let out = presence(&f.tables, &["rebuild", "--all"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        stdout(&out).contains("rebuilt 22 clients"),
+        "{}",
+        stdout(&out)
+    );
+    let after = status_item(&client, &f.tables, "offline-03").await.unwrap();
+    assert_eq!(without_clock(after), without_clock(before_two));
+
+    // Again, with --reset: the log alone decides, and decides the same.
+    let out = presence(&f.tables, &["rebuild", "--client", "historian", "--reset"]);
+    assert!(
+        stdout(&out).contains("historian: 12 events replayed"),
+        "{}",
+        stdout(&out)
+    );
+    let after = status_item(&client, &f.tables, "historian").await.unwrap();
+    assert_eq!(without_clock(after), without_clock(before_one));
+}
+
+#[tokio::test]
+async fn usage_errors_exit_2_and_say_what_to_do() {
+    let tables = Tables {
+        status: "unused".into(),
+        events: "unused".into(),
+    };
+    let out = presence(&tables, &["list"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--connected|--disconnected"));
+    let out = presence(&tables, &["list", "--connected", "--offline-for", "10m"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "--offline-for needs --disconnected"
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_presence"))
+        .args(["status", "x"])
+        .env_remove("STATUS_TABLE_NAME")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("STATUS_TABLE_NAME"));
+
+    // A table that does not exist: exit 3 with a hint.
+    let out = presence(
+        &Tables {
+            status: "no-such-table".into(),
+            events: "x".into(),
+        },
+        &["status", "x"],
+    );
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no-such-table") && err.contains("hint:"),
+        "{err}"
+    );
+}
