@@ -35,6 +35,26 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1500);
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(4);
 
+/// SDK timeouts of a process.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub attempt: Duration,
+    pub operation: Duration,
+}
+
+impl Timeouts {
+    /// The function's: see above.
+    pub const FUNCTION: Timeouts = Timeouts {
+        attempt: ATTEMPT_TIMEOUT,
+        operation: OPERATION_TIMEOUT,
+    };
+    /// The CLI's: a person or a script waits, and a fleet-wide query page may take seconds.
+    pub const CLI: Timeouts = Timeouts {
+        attempt: Duration::from_secs(30),
+        operation: Duration::from_secs(120),
+    };
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub status_table: String,
@@ -97,13 +117,16 @@ impl Config {
 }
 
 /// Builds the one DynamoDB client of the process from the standard AWS configuration chain
-/// (which honours `AWS_ENDPOINT_URL_DYNAMODB`), with the timeouts above. `endpoint` overrides
+/// (which honours `AWS_ENDPOINT_URL_DYNAMODB`), with the given timeouts. `endpoint` overrides
 /// the endpoint (the CLI's `--endpoint-url`).
-pub async fn dynamodb_client(endpoint: Option<&str>) -> aws_sdk_dynamodb::Client {
+pub async fn dynamodb_client(
+    endpoint: Option<&str>,
+    timeouts: Timeouts,
+) -> aws_sdk_dynamodb::Client {
     let timeouts = aws_config::timeout::TimeoutConfig::builder()
         .connect_timeout(CONNECT_TIMEOUT)
-        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-        .operation_timeout(OPERATION_TIMEOUT)
+        .operation_attempt_timeout(timeouts.attempt)
+        .operation_timeout(timeouts.operation)
         .build();
     let mut loader = aws_config::from_env().timeout_config(timeouts);
     if let Some(url) = endpoint {

@@ -1,6 +1,6 @@
 //! The Lambda function: IoT lifecycle events in, presence status out.
 
-use iot_presence::config::{dynamodb_client, Config};
+use iot_presence::config::{dynamodb_client, Config, Timeouts};
 use iot_presence::handler::function_handler;
 use iot_presence::store::Store;
 use lambda_runtime::{run, service_fn, Error};
@@ -12,6 +12,6 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env().inspect_err(|err| {
         lambda_runtime::tracing::error!(error = %err, "invalid configuration");
     })?;
-    let store = Store::new(dynamodb_client(None).await, &config);
+    let store = Store::new(dynamodb_client(None, Timeouts::FUNCTION).await, &config);
     run(service_fn(|event| function_handler(&store, event))).await
 }

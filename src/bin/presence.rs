@@ -9,7 +9,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
 use comfy_table::{presets, Cell, Color, Table};
 use indicatif::{ProgressBar, ProgressStyle};
-use iot_presence::config::{dynamodb_client, Config, EVENTS_TABLE_VAR, STATUS_TABLE_VAR};
+use iot_presence::config::{dynamodb_client, Config, Timeouts, EVENTS_TABLE_VAR, STATUS_TABLE_VAR};
 use iot_presence::decision::Window;
 use iot_presence::event::Presence;
 use iot_presence::handler::{error_chain, now_ms};
@@ -462,7 +462,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         window,
         retention_days: iot_presence::config::DEFAULT_RETENTION_DAYS,
     };
-    let store = Store::new(dynamodb_client(cli.endpoint_url.as_deref()).await, &config);
+    let store = Store::new(
+        dynamodb_client(cli.endpoint_url.as_deref(), Timeouts::CLI).await,
+        &config,
+    );
     let format = cli.output;
     match cli.command {
         Command::Status {
