@@ -48,11 +48,6 @@ impl Timeouts {
         attempt: ATTEMPT_TIMEOUT,
         operation: OPERATION_TIMEOUT,
     };
-    /// The CLI's: a person or a script waits, and a fleet-wide query page may take seconds.
-    pub const CLI: Timeouts = Timeouts {
-        attempt: Duration::from_secs(30),
-        operation: Duration::from_secs(120),
-    };
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

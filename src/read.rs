@@ -442,19 +442,25 @@ impl Store {
             .consistent_read(true);
         // Event keys start with the 13-digit timestamp: a time range is a key range. A bare
         // timestamp sorts before every key of that millisecond, so `until` is exclusive.
+        let key = |ms: u64| AttributeValue::S(format!("{ms:013}"));
+        if since.is_some() || until.is_some() {
+            request = request.expression_attribute_names("#k", attr::EVENT_KEY);
+        }
         let condition = match (since, until) {
             (None, None) => "#c = :c",
-            (from, to) => {
+            (Some(from), None) => {
+                request = request.expression_attribute_values(":from", key(from));
+                "#c = :c AND #k >= :from"
+            }
+            (None, Some(to)) => {
+                request = request.expression_attribute_values(":to", key(to));
+                "#c = :c AND #k < :to"
+            }
+            (Some(from), Some(to)) => {
                 request = request
-                    .expression_attribute_names("#k", attr::EVENT_KEY)
-                    .expression_attribute_values(
-                        ":from",
-                        AttributeValue::S(format!("{:013}", from.unwrap_or(0))),
-                    )
-                    .expression_attribute_values(
-                        ":to",
-                        AttributeValue::S(format!("{:013}", to.unwrap_or(10_000_000_000_000))),
-                    );
+                    .expression_attribute_values(":from", key(from))
+                    .expression_attribute_values(":to", key(to));
+                // No key equals a bare timestamp, so the inclusive BETWEEN excludes `until`.
                 "#c = :c AND #k BETWEEN :from AND :to"
             }
         };

@@ -346,6 +346,21 @@ async fn history_is_oldest_first_with_outcomes_and_pages_past_one_megabyte() {
         "{window:?}"
     );
     assert!(!window.is_empty());
+    // Open-ended windows.
+    let from_s1 = json_lines(&presence(
+        &f.tables,
+        &["history", "historian", "--since", &since, "-o", "json"],
+    ));
+    assert_eq!(
+        from_s1.len(),
+        12 - 3,
+        "all but hist-s0's two events and its stale copy"
+    );
+    let before_s1 = json_lines(&presence(
+        &f.tables,
+        &["history", "historian", "--until", &since, "-o", "json"],
+    ));
+    assert_eq!(before_s1.len() + from_s1.len(), 12);
 
     // Past DynamoDB's 1 MB query page: 30 events carrying 40 KB of unknown fields each.
     let client = local::client();

@@ -35,6 +35,9 @@ struct Cli {
     /// DynamoDB endpoint, e.g. a local server (default: AWS_ENDPOINT_URL_DYNAMODB or AWS's)
     #[arg(long, global = true)]
     endpoint_url: Option<String>,
+    /// Give up on a DynamoDB request after this long (e.g. 30s, 5m)
+    #[arg(long, global = true, value_parser = humantime::parse_duration, default_value = "2m")]
+    timeout: Duration,
     /// Output format: aligned tables for people, JSON (JSON Lines for lists) for scripts
     #[arg(long, short, global = true, value_enum, default_value_t = Format::Table)]
     output: Format,
@@ -463,7 +466,14 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         retention_days: iot_presence::config::DEFAULT_RETENTION_DAYS,
     };
     let store = Store::new(
-        dynamodb_client(cli.endpoint_url.as_deref(), Timeouts::CLI).await,
+        dynamodb_client(
+            cli.endpoint_url.as_deref(),
+            Timeouts {
+                attempt: cli.timeout,
+                operation: cli.timeout,
+            },
+        )
+        .await,
         &config,
     );
     let format = cli.output;
