@@ -39,7 +39,7 @@ struct Fleet {
 
 async fn fleet() -> Fleet {
     let client = local::client();
-    let tables = local::create_tables(&client).await;
+    let tables = local::create_tables().await;
     let store = local::store(&client, &tables, Window::DEFAULT);
     let now = now_ms();
     let send = |e: Value| {

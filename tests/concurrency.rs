@@ -61,7 +61,7 @@ fn concurrent_deliveries_end_on_the_truth() {
         .run(&fleet_deliveries(5, 12), |(histories, deliveries)| {
             rt.block_on(async {
                 let client = local::client();
-                let tables = local::create_tables(&client).await;
+                let tables = local::create_tables().await;
                 let store = Arc::new(local::store(&client, &tables, Window(W)));
                 let outcomes = deliver_concurrently(store, deliveries.clone()).await;
                 prop_assert_eq!(outcomes.len(), deliveries.len());

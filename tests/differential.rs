@@ -65,7 +65,7 @@ fn the_condition_and_the_rule_agree() {
         .build()
         .unwrap();
     let client = local::client();
-    let tables = rt.block_on(local::create_tables(&client));
+    let tables = rt.block_on(local::create_tables());
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(400));
     let seen = std::cell::RefCell::new(std::collections::HashSet::new());
     runner

@@ -119,7 +119,7 @@ const SCENARIOS: [(&str, &str, usize, bool); 4] = [
 async fn scenarios_replay_to_their_story() {
     let client = local::client();
     for (file, client_id, truth_line, connected) in SCENARIOS {
-        let tables = local::create_tables(&client).await;
+        let tables = local::create_tables().await;
         let store = local::store(&client, &tables, Window::DEFAULT);
         let text = fs::read_to_string(events_dir().join("scenarios").join(file)).unwrap();
         let mut events = Vec::new();

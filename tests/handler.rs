@@ -31,7 +31,7 @@ fn disconnected(client: &str, session: &str, version: u64, ts: u64, reason: &str
 
 async fn setup() -> (aws_sdk_dynamodb::Client, Tables, Store) {
     let client = local::client();
-    let tables = local::create_tables(&client).await;
+    let tables = local::create_tables().await;
     let store = local::store(&client, &tables, Window::DEFAULT);
     (client, tables, store)
 }

@@ -92,7 +92,7 @@ fn python() -> std::path::PathBuf {
 
 /// Creates a fresh pair of tables from template.yaml's definitions (`scripts/local_tables.py`:
 /// the template is the one source of truth for keys, indexes and TTL).
-pub async fn create_tables(_client: &Client) -> Tables {
+pub async fn create_tables() -> Tables {
     let suffix = unique_suffix();
     let tables = Tables {
         status: format!("presence-status-{suffix}"),
