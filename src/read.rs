@@ -6,7 +6,7 @@
 //! (`connected#00` … `disconnected#15`, see [`crate::store::STATUS_SHARDS`]): the 16 shards are
 //! queried in parallel and merged.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use aws_sdk_dynamodb::types::{AttributeValue, Select};
 use aws_sdk_dynamodb::Client;
@@ -15,9 +15,7 @@ use tokio::task::JoinSet;
 
 use crate::decision::Outcome;
 use crate::event::{LifecycleEvent, Presence};
-use crate::store::{attr, Store, StoreError, STATUS_INDEX, STATUS_SHARDS};
-
-pub type Item = HashMap<String, AttributeValue>;
+use crate::store::{attr, get_s, get_u64, Item, Store, StoreError, STATUS_INDEX, STATUS_SHARDS};
 
 #[derive(Debug, Error)]
 pub enum ReadError {
@@ -90,18 +88,7 @@ pub struct Rebuilt {
 }
 
 fn s(item: &Item, name: &str) -> Option<String> {
-    item.get(name).and_then(|v| v.as_s().ok()).cloned()
-}
-
-fn n(item: &Item, name: &str) -> Result<Option<u64>, String> {
-    match item.get(name) {
-        None | Some(AttributeValue::Null(_)) => Ok(None),
-        Some(AttributeValue::N(v)) => v
-            .parse()
-            .map(Some)
-            .map_err(|_| format!("`{name}` is {v:?}, not a non-negative integer")),
-        Some(other) => Err(format!("`{name}` is {other:?}, not a number")),
-    }
+    get_s(item, name).map(str::to_owned)
 }
 
 impl Status {
@@ -115,19 +102,19 @@ impl Status {
                 .copied()
                 .unwrap_or(false),
             session_identifier: s(item, attr::SESSION),
-            version_number: n(item, attr::VERSION)?,
-            event_timestamp: n(item, attr::EVENT_TIMESTAMP)?,
+            version_number: get_u64(item, attr::VERSION)?,
+            event_timestamp: get_u64(item, attr::EVENT_TIMESTAMP)?,
             disconnect_reason: s(item, attr::DISCONNECT_REASON),
             client_initiated_disconnect: item
                 .get(attr::CLIENT_INITIATED)
                 .and_then(|v| v.as_bool().ok())
                 .copied(),
-            connected_at: n(item, attr::CONNECTED_AT)?,
-            disconnected_at: n(item, attr::DISCONNECTED_AT)?,
+            connected_at: get_u64(item, attr::CONNECTED_AT)?,
+            disconnected_at: get_u64(item, attr::DISCONNECTED_AT)?,
             principal_identifier: s(item, attr::PRINCIPAL),
             ip_address: s(item, attr::IP_ADDRESS),
             thing_name: s(item, attr::THING_NAME),
-            updated_at: n(item, attr::UPDATED_AT)?,
+            updated_at: get_u64(item, attr::UPDATED_AT)?,
         })
     }
 
@@ -156,10 +143,10 @@ impl HistoryEntry {
             event_key: s(item, attr::EVENT_KEY).ok_or("no `eventKey`")?,
             event_type: s(item, attr::EVENT_TYPE).ok_or("no `eventType`")?,
             session_identifier: s(item, attr::SESSION).unwrap_or_default(),
-            version_number: n(item, attr::VERSION)?,
-            event_timestamp: n(item, attr::EVENT_TIMESTAMP)?.ok_or("no `eventTimestamp`")?,
+            version_number: get_u64(item, attr::VERSION)?,
+            event_timestamp: get_u64(item, attr::EVENT_TIMESTAMP)?.ok_or("no `eventTimestamp`")?,
             outcome,
-            received_at: n(item, attr::RECEIVED_AT)?,
+            received_at: get_u64(item, attr::RECEIVED_AT)?,
             disconnect_reason: s(item, attr::DISCONNECT_REASON),
             payload: s(item, attr::PAYLOAD).unwrap_or_default(),
         })
@@ -519,23 +506,6 @@ impl Store {
     }
 
     async fn reset_status(&self, client_id: &str) -> Result<(), ReadError> {
-        let status_attrs = [
-            attr::CONNECTED,
-            attr::EVENT_TYPE,
-            attr::SESSION,
-            attr::VERSION,
-            attr::EVENT_TIMESTAMP,
-            attr::DISCONNECT_REASON,
-            attr::CLIENT_INITIATED,
-            attr::CONNECTED_AT,
-            attr::DISCONNECTED_AT,
-            attr::PRINCIPAL,
-            attr::IP_ADDRESS,
-            attr::THING_NAME,
-            attr::LAST_EVENT_KEY,
-            attr::STATUS_SHARD,
-            attr::CONNECTED_SESSION,
-        ];
         let mut request = self
             .client
             .update_item()
@@ -544,8 +514,8 @@ impl Store {
             // Never create an item for a client that has none.
             .condition_expression("attribute_exists(#clientId)")
             .expression_attribute_names("#clientId", attr::CLIENT_ID);
-        let mut names = Vec::with_capacity(status_attrs.len());
-        for (i, attr) in status_attrs.iter().enumerate() {
+        let mut names = Vec::with_capacity(attr::STATUS.len());
+        for (i, attr) in attr::STATUS.iter().enumerate() {
             let placeholder = format!("#a{i}");
             request = request.expression_attribute_names(&placeholder, *attr);
             names.push(placeholder);

@@ -48,6 +48,27 @@ pub mod attr {
     /// disconnect carry over its own session's connect details and nobody else's.
     pub const CONNECTED_SESSION: &str = "connectedSession";
 
+    /// Every attribute the status update writes besides the key: what `rebuild --reset`
+    /// clears, leaving any settings stored on the item.
+    pub const STATUS: [&str; 16] = [
+        CONNECTED,
+        EVENT_TYPE,
+        SESSION,
+        VERSION,
+        EVENT_TIMESTAMP,
+        DISCONNECT_REASON,
+        CLIENT_INITIATED,
+        CONNECTED_AT,
+        DISCONNECTED_AT,
+        PRINCIPAL,
+        IP_ADDRESS,
+        THING_NAME,
+        UPDATED_AT,
+        LAST_EVENT_KEY,
+        STATUS_SHARD,
+        CONNECTED_SESSION,
+    ];
+
     // Event table.
     pub const EVENT_KEY: &str = "eventKey";
     pub const PAYLOAD: &str = "payload";
@@ -378,7 +399,8 @@ impl StoreError {
     }
 }
 
-type Item = HashMap<String, AttributeValue>;
+/// A DynamoDB item, as the SDK hands it over.
+pub type Item = HashMap<String, AttributeValue>;
 
 /// Splits a conditional write's result: `Ok(Ok(output))` when it was written, `Ok(Err(item))`
 /// when its condition failed (`item`: what the condition was checked against, from `ALL_OLD`),
@@ -403,15 +425,18 @@ struct StoredStatus<'a> {
     last_event_key: Option<&'a str>,
 }
 
-fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+/// A string attribute, if present.
+pub(crate) fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     item.get(name)
         .and_then(|v| v.as_s().ok())
         .map(String::as_str)
 }
 
-fn get_u64(item: &Item, name: &str) -> Result<Option<u64>, String> {
+/// A non-negative number attribute; absent or NULL (an unknown value, e.g. `connectedAt` of a
+/// session whose connect was not seen) is `None`, any other type an error naming the attribute.
+pub(crate) fn get_u64(item: &Item, name: &str) -> Result<Option<u64>, String> {
     match item.get(name) {
-        None => Ok(None),
+        None | Some(AttributeValue::Null(_)) => Ok(None),
         Some(AttributeValue::N(v)) => v
             .parse()
             .map(Some)

@@ -7,7 +7,6 @@
 //! and must never do that to whatever account a developer's shell points at.
 //! Each test creates its own uniquely named tables, so tests never see each other's items.
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -21,7 +20,7 @@ use iot_presence::config::Config;
 use iot_presence::decision::Window;
 use iot_presence::store::{attr, Store};
 
-pub type Item = HashMap<String, AttributeValue>;
+pub use iot_presence::store::Item;
 
 pub fn endpoint() -> &'static str {
     static ENDPOINT: OnceLock<String> = OnceLock::new();
