@@ -51,11 +51,11 @@ def table_requests(template_path):
     return requests
 
 
-def function_environment(template_path):
-    """The environment variable names the template gives the presence function."""
+def function_environment(template_path, logical_id="PresenceFunction"):
+    """The environment variable names the template gives a function."""
     with open(template_path) as f:
         template = yaml.load(f, Loader=CfnLoader)
-    props = template["Resources"]["PresenceFunction"]["Properties"]
+    props = template["Resources"][logical_id]["Properties"]
     return sorted(props["Environment"]["Variables"])
 
 
@@ -70,7 +70,11 @@ def main():
 
     requests = table_requests(args.template)
     if args.print:
-        printed = dict(requests, functionEnvironment=function_environment(args.template))
+        printed = dict(
+            requests,
+            functionEnvironment=function_environment(args.template),
+            alerterEnvironment=function_environment(args.template, "AlerterFunction"),
+        )
         json.dump(printed, sys.stdout, indent=2, sort_keys=True)
         print()
         return

@@ -14,6 +14,7 @@ server never outlives the test process that started it).
 """
 
 import argparse
+import logging
 import os
 import sys
 import threading
@@ -52,6 +53,8 @@ def main():
     parser.add_argument("--exit-on-stdin-eof", action="store_true")
     args = parser.parse_args()
 
+    # One log line per request costs more than some requests; errors still show.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     app = Serialized(DomainDispatcherApplication(create_backend_app))
     server = make_server(
         "127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler

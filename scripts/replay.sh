@@ -1,30 +1,48 @@
 #!/usr/bin/env bash
 # The local run: replays lifecycle events through the real function into a local DynamoDB.
 #
-#   scripts/replay.sh [--keep] [FILE_OR_FOLDER ...]      (default: events/)
+#   scripts/replay.sh [--keep] [--alerts TIMELINE] [FILE_OR_FOLDER ...]
 #
+# With no arguments it replays events/*.json and events/scenarios/, then plays the alert
+# timeline events/alerts/timeline.jsonl on a simulated clock (see scripts/alerts_demo.py).
 # --keep leaves the local DynamoDB server up after the replay (until Ctrl-C), so the tables
 # can be queried, e.g. with the aws CLI commands in the README.
+# --alerts TIMELINE plays that timeline after replaying the given files.
 #
 # 1. installs (once, into .local/) the local DynamoDB server and cargo-lambda;
 # 2. starts the server on a free port of 127.0.0.1 and creates the tables from template.yaml;
 # 3. runs the function under `cargo lambda watch` (the Lambda runtime API emulator) on
 #    127.0.0.1, and sends every event through the emulator's Invoke API;
 # 4. prints the status table and a summary of outcomes;
-# 5. stops everything it started, also on Ctrl-C or failure (KEEP_LOGS=1 keeps the logs).
+# 5. plays the alert timeline: alert passes (`presence alert-pass --at`) once per simulated
+#    minute, alerts read from an SQS queue subscribed to the local SNS topic;
+# 6. stops everything it started, also on Ctrl-C or failure (KEEP_LOGS=1 keeps the logs).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$root"
 keep=""
-if [[ "${1:-}" == "--keep" ]]; then keep=1; shift; fi
-[[ $# -gt 0 ]] || set -- events
+timeline=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --keep) keep=1; shift ;;
+    --alerts) timeline="${2:?--alerts needs a timeline file}"; shift 2 ;;
+    *) break ;;
+  esac
+done
+# The alerts a default run must show (kind:client); the timeline's comments say why.
+expect=()
+if [[ $# -eq 0 ]]; then
+  set -- events/*.json events/scenarios
+  timeline=events/alerts/timeline.jsonl
+  expect=(offline:pump-07 offline:sensor-31 back-online:sensor-31 flapping:twin-04)
+fi
 
 scripts/tools.sh install
 export PATH="$(scripts/tools.sh path):$PATH"
 start_local_dynamodb
 
 echo "building the function ..." >&2
-cargo build --quiet --bin presence-handler
+cargo build --quiet --bin presence-handler --bin presence
 invoke_port="$(free_port)"
 # Its own process group (setsid), so that cleanup stops cargo-lambda and the function alike.
 setsid cargo lambda watch --quiet --ignore-changes --bin presence-handler \
@@ -41,6 +59,17 @@ echo "function running under cargo lambda watch on 127.0.0.1:$invoke_port (log: 
 AWS_DEFAULT_REGION=us-east-1 "$python" scripts/replay.py "$@" \
   --invoke-url "http://127.0.0.1:$invoke_port/2015-03-31/functions/presence-handler/invocations" \
   --endpoint "$endpoint" --status-table "$status_table"
+
+if [[ -n "$timeline" ]]; then
+  AWS_DEFAULT_REGION=us-east-1 "$python" scripts/alerts_demo.py "$timeline" \
+    --invoke-url "http://127.0.0.1:$invoke_port/2015-03-31/functions/presence-handler/invocations" \
+    --endpoint "$endpoint" --presence "$root/target/debug/presence" \
+    --status-table "$status_table" --events-table "$events_table" --expect "${expect[@]}"
+  echo
+  AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \
+    "$root/target/debug/presence" --endpoint-url "$endpoint" \
+    --status-table "$status_table" --events-table "$events_table" summary
+fi
 
 if [[ -n "$keep" ]]; then
   cat >&2 <<TXT

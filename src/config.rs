@@ -7,6 +7,15 @@
 //! | `TIMESTAMP_WINDOW_MS` | W of the ordering rule, 0..=1800000 | 120000 |
 //! | `EVENT_RETENTION_DAYS` | event-table TTL, 1..=3650 days | 30 |
 //!
+//! The alerter function reads the two table names and:
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `ALERT_TOPIC_ARN` | the SNS topic alerts go to | required |
+//! | `OFFLINE_THRESHOLD_MS` | offline time before an alert, 60000..=604800000 | 300000 |
+//! | `FLAPPING_SESSIONS` | sessions within the window that make flapping, 0 (off)..=1000 | 5 |
+//! | `FLAPPING_WINDOW_MS` | the flapping window, 60000..=86400000 | 600000 |
+//!
 //! The AWS SDK reads its own variables (`AWS_REGION`, credentials, and
 //! `AWS_ENDPOINT_URL_DYNAMODB` for a local server).
 
@@ -14,12 +23,23 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use crate::alert::AlertSettings;
 use crate::decision::Window;
 
 pub const STATUS_TABLE_VAR: &str = "STATUS_TABLE_NAME";
 pub const EVENTS_TABLE_VAR: &str = "EVENTS_TABLE_NAME";
 pub const WINDOW_VAR: &str = "TIMESTAMP_WINDOW_MS";
 pub const RETENTION_VAR: &str = "EVENT_RETENTION_DAYS";
+
+pub const ALERT_TOPIC_VAR: &str = "ALERT_TOPIC_ARN";
+pub const OFFLINE_THRESHOLD_VAR: &str = "OFFLINE_THRESHOLD_MS";
+pub const FLAPPING_SESSIONS_VAR: &str = "FLAPPING_SESSIONS";
+pub const FLAPPING_WINDOW_VAR: &str = "FLAPPING_WINDOW_MS";
+
+/// Thresholds below a minute would be shorter than the alerter's period; above a week, an
+/// alert is no longer news. The same bounds apply to per-client thresholds.
+pub const MIN_THRESHOLD_MS: u64 = 60_000;
+pub const MAX_THRESHOLD_MS: u64 = 7 * 86_400_000;
 
 /// W must stay well below the ~1 hour after which AWS resets `versionNumber`: a reconnect after
 /// a reset must fall outside the window, or its lower version would lose to the old session.
@@ -62,6 +82,8 @@ pub struct Config {
 pub enum ConfigError {
     #[error("environment variable {0} is not set (it names a DynamoDB table)")]
     Missing(&'static str),
+    #[error("environment variable {0} is not set (it names the SNS topic alerts go to)")]
+    MissingTopic(&'static str),
     #[error("environment variable {var}={value:?} is invalid: expected {expected}")]
     Invalid {
         var: &'static str,
@@ -83,20 +105,7 @@ impl Config {
                 .filter(|v| !v.trim().is_empty())
                 .ok_or(ConfigError::Missing(var))
         };
-        let number =
-            |var: &'static str, default: u64, max: u64, min: u64| -> Result<u64, ConfigError> {
-                match get(var) {
-                    None => Ok(default),
-                    Some(value) => match value.trim().parse::<u64>() {
-                        Ok(n) if (min..=max).contains(&n) => Ok(n),
-                        _ => Err(ConfigError::Invalid {
-                            var,
-                            value,
-                            expected: format!("an integer from {min} to {max}"),
-                        }),
-                    },
-                }
-            };
+        let number = |var, default, max, min| number(&get, var, default, min, max);
         Ok(Config {
             status_table: table(STATUS_TABLE_VAR)?,
             events_table: table(EVENTS_TABLE_VAR)?,
@@ -111,13 +120,80 @@ impl Config {
     }
 }
 
-/// Builds the one DynamoDB client of the process from the standard AWS configuration chain
-/// (which honours `AWS_ENDPOINT_URL_DYNAMODB`), with the given timeouts. `endpoint` overrides
-/// the endpoint (the CLI's `--endpoint-url`).
-pub async fn dynamodb_client(
-    endpoint: Option<&str>,
-    timeouts: Timeouts,
-) -> aws_sdk_dynamodb::Client {
+/// An optional integer variable within bounds.
+fn number(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
+    match get(var) {
+        None => Ok(default),
+        Some(value) => match value.trim().parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
+            _ => Err(ConfigError::Invalid {
+                var,
+                value,
+                expected: format!("an integer from {min} to {max}"),
+            }),
+        },
+    }
+}
+
+/// The alerter function's configuration: the tables (as [`Config`]) plus the alert settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertConfig {
+    pub tables: Config,
+    pub topic_arn: String,
+    pub settings: AlertSettings,
+}
+
+impl AlertConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|var| std::env::var(var).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let tables = Config::from_lookup(&get)?;
+        let topic_arn = get(ALERT_TOPIC_VAR)
+            .filter(|v| !v.trim().is_empty())
+            .ok_or(ConfigError::MissingTopic(ALERT_TOPIC_VAR))?;
+        let d = AlertSettings::DEFAULT;
+        let settings = AlertSettings {
+            offline_threshold_ms: number(
+                &get,
+                OFFLINE_THRESHOLD_VAR,
+                d.offline_threshold_ms,
+                MIN_THRESHOLD_MS,
+                MAX_THRESHOLD_MS,
+            )?,
+            flapping_sessions: number(
+                &get,
+                FLAPPING_SESSIONS_VAR,
+                d.flapping_sessions.into(),
+                0,
+                1000,
+            )? as u32,
+            flapping_window_ms: number(
+                &get,
+                FLAPPING_WINDOW_VAR,
+                d.flapping_window_ms,
+                60_000,
+                86_400_000,
+            )?,
+        };
+        Ok(AlertConfig {
+            tables,
+            topic_arn,
+            settings,
+        })
+    }
+}
+
+/// The standard AWS configuration chain with the given timeouts and endpoint override (the
+/// CLI's `--endpoint-url`).
+pub async fn aws_config(endpoint: Option<&str>, timeouts: Timeouts) -> aws_config::SdkConfig {
     let timeouts = aws_config::timeout::TimeoutConfig::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .operation_attempt_timeout(timeouts.attempt)
@@ -127,7 +203,17 @@ pub async fn dynamodb_client(
     if let Some(url) = endpoint {
         loader = loader.endpoint_url(url);
     }
-    aws_sdk_dynamodb::Client::new(&loader.load().await)
+    loader.load().await
+}
+
+/// Builds the one DynamoDB client of the process from the standard AWS configuration chain
+/// (which honours `AWS_ENDPOINT_URL_DYNAMODB`), with the given timeouts. `endpoint` overrides
+/// the endpoint (the CLI's `--endpoint-url`).
+pub async fn dynamodb_client(
+    endpoint: Option<&str>,
+    timeouts: Timeouts,
+) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&aws_config(endpoint, timeouts).await)
 }
 
 #[cfg(test)]
@@ -164,6 +250,48 @@ mod tests {
         assert_eq!(
             ConfigError::Missing("STATUS_TABLE_NAME").to_string(),
             "environment variable STATUS_TABLE_NAME is not set (it names a DynamoDB table)"
+        );
+    }
+
+    #[test]
+    fn alert_settings_default_and_validate() {
+        let get = |vars: Vec<(&'static str, &'static str)>| {
+            let map: HashMap<&str, &str> = vars.into_iter().collect();
+            AlertConfig::from_lookup(move |k| map.get(k).map(|v| v.to_string()))
+        };
+        let mut vars = TABLES.to_vec();
+        assert_eq!(
+            get(vars.clone()),
+            Err(ConfigError::MissingTopic("ALERT_TOPIC_ARN"))
+        );
+        vars.push((ALERT_TOPIC_VAR, "arn:aws:sns:us-east-1:123456789012:alerts"));
+        let c = get(vars.clone()).unwrap();
+        assert_eq!(c.settings, AlertSettings::DEFAULT);
+        assert_eq!(c.tables.status_table, "status");
+        for (var, bad) in [
+            (OFFLINE_THRESHOLD_VAR, "59999"),
+            (OFFLINE_THRESHOLD_VAR, "604800001"),
+            (FLAPPING_SESSIONS_VAR, "1001"),
+            (FLAPPING_WINDOW_VAR, "1000"),
+        ] {
+            let mut bad_vars = vars.clone();
+            bad_vars.push((var, bad));
+            let err = get(bad_vars).unwrap_err();
+            assert!(err.to_string().contains(var), "{err}");
+        }
+        vars.extend([
+            (OFFLINE_THRESHOLD_VAR, "60000"),
+            (FLAPPING_SESSIONS_VAR, "0"),
+            (FLAPPING_WINDOW_VAR, "120000"),
+        ]);
+        let c = get(vars).unwrap();
+        assert_eq!(
+            c.settings,
+            AlertSettings {
+                offline_threshold_ms: 60_000,
+                flapping_sessions: 0,
+                flapping_window_ms: 120_000
+            }
         );
     }
 

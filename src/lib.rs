@@ -10,9 +10,16 @@
 //! - [`config`]: environment configuration, read once at cold start, and the SDK client.
 //! - [`handler`]: the Lambda handler: parse, record, log, map errors for Lambda.
 //! - [`read`]: the read path (status, sharded listings, summary, history) and `rebuild`.
+//! - [`alert`]: offline, back-online and flapping alerts: the planning rule (pure; the single
+//!   source of truth of what to notify) and the message format.
+//! - [`alerter`]: the alert pass: the sparse alert index, claim / send / commit with
+//!   conditional writes, SNS; the scheduled function's handler.
 //!
-//! The binary `presence-handler` (`src/bin/`) is the thin Lambda `main`.
+//! The binaries (`src/bin/`): `presence-handler` and `presence-alerter`, the thin Lambda
+//! `main`s, and `presence`, the CLI.
 
+pub mod alert;
+pub mod alerter;
 pub mod config;
 pub mod decision;
 pub mod event;

@@ -15,7 +15,10 @@ use tokio::task::JoinSet;
 
 use crate::decision::Outcome;
 use crate::event::{LifecycleEvent, Presence};
-use crate::store::{attr, get_s, get_u64, Item, Store, StoreError, STATUS_INDEX, STATUS_SHARDS};
+use crate::store::{
+    alert_partition, attr, get_s, get_u64, Item, Store, StoreError, ALERT_INDEX, STATUS_INDEX,
+    STATUS_SHARDS,
+};
 
 #[derive(Debug, Error)]
 pub enum ReadError {
@@ -76,6 +79,22 @@ pub struct Summary {
     pub offline: [u64; 4],
     /// Disconnect reasons among disconnected clients, most frequent first.
     pub reasons: Vec<(String, u64)>,
+    /// Clients with an alert standing: offline alerted and not back yet, or in a flapping
+    /// episode; longest first.
+    pub alerted: Vec<Alerted>,
+}
+
+/// A client with an alert standing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alerted {
+    pub client_id: String,
+    /// `offline` or `flapping`.
+    pub kind: &'static str,
+    /// Offline since (`disconnectedAt`), or the episode's first connect.
+    pub since: u64,
+    pub alerted_at: u64,
+    /// The disconnect reason of an offline alert.
+    pub reason: Option<String>,
 }
 
 /// What `rebuild` did for one client.
@@ -177,7 +196,7 @@ struct ShardQuery {
     /// Stop after this many items (per shard).
     limit: Option<usize>,
     page_size: Option<i32>,
-    /// Read only `disconnectReason` (and keys).
+    /// Read only `disconnectReason` and `outage` (and keys).
     reasons_only: bool,
 }
 
@@ -246,8 +265,10 @@ async fn query_shard(
         request = request.select(Select::Count);
     } else if q.reasons_only {
         request = request
-            .projection_expression("#reason")
-            .expression_attribute_names("#reason", attr::DISCONNECT_REASON);
+            .projection_expression("#client, #reason, #outage")
+            .expression_attribute_names("#client", attr::CLIENT_ID)
+            .expression_attribute_names("#reason", attr::DISCONNECT_REASON)
+            .expression_attribute_names("#outage", attr::OUTAGE);
     }
     let request = request.key_condition_expression(condition);
     let mut pages = request.into_paginator().send();
@@ -265,6 +286,18 @@ async fn query_shard(
         ShardResult::Count(count)
     } else {
         ShardResult::Items(items)
+    })
+}
+
+/// An offline alert standing on a disconnected client's index entry (its `outage` was alerted).
+fn offline_alert(item: &Item) -> Option<Alerted> {
+    let outage = item.get(attr::OUTAGE)?.as_m().ok()?;
+    Some(Alerted {
+        client_id: s(item, attr::CLIENT_ID)?,
+        kind: "offline",
+        since: get_u64(outage, attr::DISCONNECTED_AT).ok()??,
+        alerted_at: get_u64(outage, attr::ALERTED_AT).ok()??,
+        reason: s(outage, attr::DISCONNECT_REASON),
     })
 }
 
@@ -363,9 +396,11 @@ impl Store {
         Ok(all)
     }
 
-    /// Connected and disconnected counts, offline-duration buckets and the top disconnect
-    /// reasons. Counts are COUNT queries; the reasons read the disconnected clients' index
-    /// entries (keys and `disconnectReason` only).
+    /// Connected and disconnected counts, offline-duration buckets, the top disconnect
+    /// reasons and the clients with an alert standing. Counts are COUNT queries; the reasons
+    /// and offline alerts read the disconnected clients' index entries (keys,
+    /// `disconnectReason` and `outage` only); flapping episodes come from the alert index,
+    /// which holds only clients with alert work pending.
     pub async fn summary(&self, now_ms: u64) -> Result<Summary, ReadError> {
         let connected = self.count(ShardQuery::new(Presence::Connected));
         let [t5m, t1h, t1d] = OFFLINE_BUCKETS_MS.map(|d| now_ms.saturating_sub(d));
@@ -392,7 +427,9 @@ impl Store {
             reasons_only: true,
             ..ShardQuery::new(Presence::Disconnected)
         });
-        let (connected, offline, reasons) = tokio::try_join!(connected, buckets, reasons)?;
+        let flapping = self.flapping();
+        let (connected, offline, reasons, mut alerted) =
+            tokio::try_join!(connected, buckets, reasons, flapping)?;
         let mut tally: BTreeMap<String, u64> = BTreeMap::new();
         for result in reasons {
             if let ShardResult::Items(items) = result {
@@ -400,9 +437,13 @@ impl Store {
                     let reason = s(&item, attr::DISCONNECT_REASON)
                         .unwrap_or_else(|| crate::store::REASON_UNKNOWN.to_owned());
                     *tally.entry(reason).or_default() += 1;
+                    if let Some(standing) = offline_alert(&item) {
+                        alerted.push(standing);
+                    }
                 }
             }
         }
+        alerted.sort_by(|a, b| (a.since, &a.client_id).cmp(&(b.since, &b.client_id)));
         let mut reasons: Vec<(String, u64)> = tally.into_iter().collect();
         reasons.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         Ok(Summary {
@@ -410,7 +451,58 @@ impl Store {
             disconnected: offline.iter().sum(),
             offline,
             reasons,
+            alerted,
         })
+    }
+
+    /// Clients in a flapping episode: every entry of the alert index that has one.
+    async fn flapping(&self) -> Result<Vec<Alerted>, ReadError> {
+        let mut tasks = JoinSet::new();
+        for shard in 0..STATUS_SHARDS {
+            let request = self
+                .client
+                .query()
+                .table_name(&self.status_table)
+                .index_name(ALERT_INDEX)
+                .key_condition_expression("#shard = :shard")
+                .filter_expression("attribute_exists(#flapping)")
+                .projection_expression("#client, #flapping")
+                .expression_attribute_names("#shard", attr::ALERT_SHARD)
+                .expression_attribute_names("#client", attr::CLIENT_ID)
+                .expression_attribute_names("#flapping", attr::FLAPPING)
+                .expression_attribute_values(":shard", AttributeValue::S(alert_partition(shard)));
+            let table = self.status_table.clone();
+            tasks.spawn(async move {
+                request
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect::<Result<Vec<Item>, _>>()
+                    .await
+                    .map_err(dynamo_error("Query", &table))
+            });
+        }
+        let mut alerted = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            for item in done.expect("alert index query task panicked")? {
+                let episode = item.get(attr::FLAPPING).and_then(|v| v.as_m().ok());
+                let field = |name| episode.and_then(|m| get_u64(m, name).ok().flatten());
+                if let (Some(client_id), Some(since), Some(alerted_at)) = (
+                    s(&item, attr::CLIENT_ID),
+                    field(attr::SINCE),
+                    field(attr::ALERTED_AT),
+                ) {
+                    alerted.push(Alerted {
+                        client_id,
+                        kind: "flapping",
+                        since,
+                        alerted_at,
+                        reason: None,
+                    });
+                }
+            }
+        }
+        Ok(alerted)
     }
 
     /// One client's event log between two times (ms, `until` exclusive), oldest first.

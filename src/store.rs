@@ -69,6 +69,24 @@ pub mod attr {
         CONNECTED_SESSION,
     ];
 
+    // Alerts (written by the alerter and the CLI; see `crate::alerter`). The status update
+    // only sets `alertDueAt` (any change) and `alertShard` (a disconnect) to have it look.
+    /// The client's own offline threshold (ms), a setting.
+    pub const OFFLINE_THRESHOLD: &str = "offlineThresholdMs";
+    /// Partition key of the alert index: `alert#NN`.
+    pub const ALERT_SHARD: &str = "alertShard";
+    /// Sort key of the alert index: when the alerter should look at the client (ms).
+    pub const ALERT_DUE_AT: &str = "alertDueAt";
+    /// Until when (ms) one alerter run holds the client while it sends notices.
+    pub const ALERT_LEASE: &str = "alertLease";
+    /// The disconnection being tracked: `{sessionIdentifier, disconnectedAt, disconnectReason,
+    /// alertedAt?}`.
+    pub const OUTAGE: &str = "outage";
+    /// The notified flapping episode: `{since, alertedAt}`.
+    pub const FLAPPING: &str = "flapping";
+    pub const ALERTED_AT: &str = "alertedAt";
+    pub const SINCE: &str = "since";
+
     // Event table.
     pub const EVENT_KEY: &str = "eventKey";
     pub const PAYLOAD: &str = "payload";
@@ -85,6 +103,20 @@ pub const STATUS_INDEX: &str = "status-index";
 /// Shards of the status index. Each shard is a separate index partition, so state changes
 /// spread over 16 partitions (16 × 1000 writes/s) and readers query the 16 in parallel.
 pub const STATUS_SHARDS: u32 = 16;
+
+/// Name of the sparse alert index (partition `alertShard`, sort `alertDueAt`): only clients
+/// with alert work due are in it, so the alerter's cost follows the alerts, not the fleet.
+pub const ALERT_INDEX: &str = "alert-index";
+
+/// The `alertShard` value of a client, e.g. `alert#07`.
+pub fn alert_shard(client_id: &str) -> String {
+    alert_partition(shard_of(client_id))
+}
+
+/// The alert index partition of a shard number.
+pub fn alert_partition(shard: u32) -> String {
+    format!("alert#{shard:02}")
+}
 
 /// `disconnectReason` while connected, and for a disconnect that names none (the connectivity
 /// APIs' vocabulary).
@@ -127,11 +159,11 @@ impl Placeholders {
     }
 }
 
-fn n(value: impl ToString) -> AttributeValue {
+pub(crate) fn n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-fn s(value: impl Into<String>) -> AttributeValue {
+pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
@@ -190,7 +222,7 @@ pub fn status_update(
     let mut p = Placeholders::default();
     let condition = status_condition(&mut p, &observed, window);
 
-    let mut set: Vec<String> = Vec::with_capacity(16);
+    let mut set: Vec<String> = Vec::with_capacity(18);
     let mut remove: Vec<String> = Vec::with_capacity(4);
     let mut assign = |p: &mut Placeholders, attr: &str, value: &str| {
         let name = p.name(attr);
@@ -211,6 +243,10 @@ pub fn status_update(
     assign(&mut p, attr::UPDATED_AT, now);
     assign(&mut p, attr::LAST_EVENT_KEY, key_value);
     assign(&mut p, attr::STATUS_SHARD, shard);
+    // Every status change asks the alerter to look now (an item is in the alert index only
+    // while it has an `alertShard`, which a disconnect sets and the alerter removes once
+    // nothing is left to watch). The alerter alone decides what the change means.
+    assign(&mut p, attr::ALERT_DUE_AT, now);
     if let Some(principal) = &event.principal_identifier {
         let v = p.value(":principal", s(principal));
         assign(&mut p, attr::PRINCIPAL, v);
@@ -247,6 +283,8 @@ pub fn status_update(
             remove.push(p.name(attr::CLIENT_INITIATED));
         }
         Presence::Disconnected => {
+            let alert_shard = p.value(":alertShard", s(alert_shard(&event.client_id)));
+            assign(&mut p, attr::ALERT_SHARD, alert_shard);
             let connected = p.value(":connected", AttributeValue::Bool(false));
             assign(&mut p, attr::CONNECTED, connected);
             let reason = event.disconnect_reason.as_deref().unwrap_or(REASON_UNKNOWN);
@@ -371,7 +409,7 @@ const TRANSIENT_CODES: [&str; 7] = [
     "ReplicatedWriteConflictException",
 ];
 
-fn sdk_error_is_transient<E: ProvideErrorMetadata>(err: &SdkError<E>) -> bool {
+pub(crate) fn sdk_error_is_transient<E: ProvideErrorMetadata>(err: &SdkError<E>) -> bool {
     match err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             true
@@ -405,7 +443,7 @@ pub type Item = HashMap<String, AttributeValue>;
 /// Splits a conditional write's result: `Ok(Ok(output))` when it was written, `Ok(Err(item))`
 /// when its condition failed (`item`: what the condition was checked against, from `ALL_OLD`),
 /// `Err` for every other failure.
-fn split_refusal<O, E>(
+pub(crate) fn split_refusal<O, E>(
     result: Result<O, SdkError<E>>,
     refusal: fn(&E) -> Option<&ConditionalCheckFailedException>,
 ) -> Result<Result<O, Option<Item>>, Box<SdkError<E>>> {
@@ -613,6 +651,40 @@ impl Store {
             Decision::Stale => Ok((Outcome::Stale, Some(verdict.rule))),
             Decision::Apply => Err(disagreement()),
         }
+    }
+
+    /// Sets (or with `None` clears) a client's own offline threshold, and asks the alerter to
+    /// look at the client now, so a pending alert moves to the new threshold at its next pass.
+    /// Works before the client's first event too (the item then holds only settings).
+    pub async fn set_offline_threshold(
+        &self,
+        client_id: &str,
+        threshold_ms: Option<u64>,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.status_table)
+            .key(attr::CLIENT_ID, s(client_id))
+            .expression_attribute_names("#threshold", attr::OFFLINE_THRESHOLD)
+            .expression_attribute_names("#due", attr::ALERT_DUE_AT)
+            .expression_attribute_values(":now", n(now_ms));
+        request = match threshold_ms {
+            Some(ms) => request
+                .update_expression("SET #threshold = :threshold, #due = :now")
+                .expression_attribute_values(":threshold", n(ms)),
+            None => request.update_expression("SET #due = :now REMOVE #threshold"),
+        };
+        request
+            .send()
+            .await
+            .map_err(|source| StoreError::UpdateStatus {
+                table: self.status_table.clone(),
+                client_id: client_id.to_owned(),
+                source: Box::new(source),
+            })?;
+        Ok(())
     }
 
     /// Writes the event row once. A redelivery finds the row and answers with its stored

@@ -420,8 +420,10 @@ async fn rebuild_restores_lost_status_items_and_is_idempotent() {
             .await
             .unwrap();
     }
+    // Both are the wall-clock time of the write.
     let without_clock = |mut item: local::Item| {
         item.remove(attr::UPDATED_AT);
+        item.remove(attr::ALERT_DUE_AT);
         item
     };
 
@@ -493,4 +495,56 @@ async fn usage_errors_exit_2_and_say_what_to_do() {
         err.contains("no-such-table") && err.contains("hint:"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn thresholds_an_alert_pass_and_the_alerted_clients_in_summary() {
+    let f = fleet().await;
+    let sink = local::AlertSink::new().await;
+    let client = local::client();
+
+    // offline-01 has been offline 3 minutes: under the 5-minute default, over its own 2.
+    let out = presence(&f.tables, &["threshold", "offline-01", "2m"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(stdout(&out).contains("offline alerts after 2m"), "{out:?}");
+    let item = status_item(&client, &f.tables, "offline-01").await.unwrap();
+    assert_eq!(local::n(&item, attr::OFFLINE_THRESHOLD), Some(2 * MINUTE));
+    let out = presence(&f.tables, &["threshold", "offline-01", "10s"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("outside 1m..=7d"));
+
+    let pass = &json_lines(&presence(
+        &f.tables,
+        &["alert-pass", "--topic-arn", &sink.topic_arn, "-o", "json"],
+    ))[0];
+    // Offline 20 min or more: offline-02..08 and historian; plus offline-01 by its own
+    // threshold. offline-00 (1 min) is only scheduled.
+    assert_eq!(pass["report"]["offline"], 9, "{pass}");
+    let received: BTreeSet<String> = sink
+        .drain()
+        .await
+        .iter()
+        .map(|r| r.message["clientId"].as_str().unwrap().to_owned())
+        .collect();
+    let mut expected: BTreeSet<String> = (1..=8).map(|i| format!("offline-{i:02}")).collect();
+    expected.insert("historian".to_owned());
+    assert_eq!(received, expected);
+
+    let v = &json_lines(&presence(&f.tables, &["summary", "-o", "json"]))[0];
+    let alerted = v["alerted"].as_array().unwrap();
+    assert_eq!(alerted.len(), 9, "{v}");
+    assert!(alerted.iter().all(|a| a["kind"] == "offline"));
+    assert_eq!(
+        alerted[0]["clientId"], "offline-08",
+        "longest offline first"
+    );
+    assert_eq!(alerted[0]["disconnectReason"], "AUTH_ERROR");
+    let text = stdout(&presence(&f.tables, &["summary"]));
+    assert!(text.contains("ALERTED CLIENT"), "{text}");
+    assert!(text.contains("9 clients alerted"), "{text}");
+
+    let out = presence(&f.tables, &["threshold", "offline-01", "--clear"]);
+    assert!(out.status.success(), "{out:?}");
+    let item = status_item(&client, &f.tables, "offline-01").await.unwrap();
+    assert!(!item.contains_key(attr::OFFLINE_THRESHOLD));
 }

@@ -4,9 +4,12 @@
 mod common;
 
 use common::local::template_definitions;
-use iot_presence::config::{EVENTS_TABLE_VAR, RETENTION_VAR, STATUS_TABLE_VAR, WINDOW_VAR};
+use iot_presence::config::{
+    ALERT_TOPIC_VAR, EVENTS_TABLE_VAR, FLAPPING_SESSIONS_VAR, FLAPPING_WINDOW_VAR,
+    OFFLINE_THRESHOLD_VAR, RETENTION_VAR, STATUS_TABLE_VAR, WINDOW_VAR,
+};
 use iot_presence::event::{TOPIC_CLIENT_ID_FIELD, TOPIC_EVENT_TYPE_FIELD};
-use iot_presence::store::{attr, STATUS_INDEX};
+use iot_presence::store::{attr, ALERT_INDEX, STATUS_INDEX};
 use serde_json::{json, Value};
 
 fn keys(schema: &Value) -> Vec<(String, String)> {
@@ -60,12 +63,29 @@ fn tables_match_what_the_code_writes() {
         attr::CONNECTED_AT,
         attr::DISCONNECTED_AT,
         attr::THING_NAME,
+        // `summary` lists the offline alerts standing from the disconnected entries.
+        attr::OUTAGE,
     ] {
         assert!(
             projected.contains(&needed),
             "{needed} not projected into {STATUS_INDEX}"
         );
     }
+
+    // The alert index: sparse on both keys, every attribute projected (the alerter plans from
+    // the index entry alone).
+    let alerts = &status["GlobalSecondaryIndexes"][1];
+    assert_eq!(alerts["IndexName"], ALERT_INDEX);
+    assert_eq!(
+        keys(&alerts["KeySchema"]),
+        [
+            pair(attr::ALERT_SHARD, "HASH"),
+            pair(attr::ALERT_DUE_AT, "RANGE")
+        ]
+    );
+    assert_eq!(alerts["Projection"], json!({"ProjectionType": "ALL"}));
+    assert!(defs.contains(&json!({"AttributeName": attr::ALERT_SHARD, "AttributeType": "S"})));
+    assert!(defs.contains(&json!({"AttributeName": attr::ALERT_DUE_AT, "AttributeType": "N"})));
 
     let events = &t["events"];
     assert_eq!(
@@ -95,9 +115,41 @@ fn the_function_gets_exactly_the_variables_the_code_reads() {
 }
 
 #[test]
+fn the_alerter_gets_exactly_the_variables_it_reads() {
+    let t = template_definitions();
+    let mut expected = vec![
+        STATUS_TABLE_VAR,
+        EVENTS_TABLE_VAR,
+        ALERT_TOPIC_VAR,
+        OFFLINE_THRESHOLD_VAR,
+        FLAPPING_SESSIONS_VAR,
+        FLAPPING_WINDOW_VAR,
+    ];
+    expected.sort();
+    assert_eq!(t["alerterEnvironment"], json!(expected));
+}
+
+#[test]
 fn the_rule_adds_the_topic_fields_the_parser_checks() {
     let template = include_str!("../template.yaml");
     assert!(template.contains(&format!("topic(4) AS {TOPIC_EVENT_TYPE_FIELD}")));
     assert!(template.contains(&format!("topic(5) AS {TOPIC_CLIENT_ID_FIELD}")));
     assert!(template.contains("FROM '$aws/events/presence/+/+'"));
+}
+
+#[test]
+fn alert_parameter_defaults_are_the_codes_defaults() {
+    let template = include_str!("../template.yaml");
+    let d = iot_presence::alert::AlertSettings::DEFAULT;
+    for (parameter, default) in [
+        ("OfflineThresholdMs", d.offline_threshold_ms),
+        ("FlappingSessions", u64::from(d.flapping_sessions)),
+        ("FlappingWindowMs", d.flapping_window_ms),
+    ] {
+        let declared = format!("  {parameter}:\n    Type: Number\n    Default: {default}\n");
+        assert!(
+            template.contains(&declared),
+            "expected {declared:?} in template.yaml"
+        );
+    }
 }

@@ -1,7 +1,7 @@
 //! `presence`: the read side of iot-presence, for operators and scripts.
 //!
 //! Exit codes: 0 success, 1 a requested client is unknown, 2 usage error (including missing
-//! table names), 3 the tables could not be read or written.
+//! table names), 3 the tables could not be read or written (or an alert pass had failures).
 
 use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
@@ -9,12 +9,18 @@ use std::time::{Duration, UNIX_EPOCH};
 use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
 use comfy_table::{presets, Cell, Color, Table};
 use indicatif::{ProgressBar, ProgressStyle};
-use iot_presence::config::{dynamodb_client, Config, Timeouts, EVENTS_TABLE_VAR, STATUS_TABLE_VAR};
+use iot_presence::alert::AlertSettings;
+use iot_presence::alerter::{Alerter, RunReport};
+use iot_presence::config::{
+    aws_config, Config, Timeouts, ALERT_TOPIC_VAR, EVENTS_TABLE_VAR, FLAPPING_SESSIONS_VAR,
+    FLAPPING_WINDOW_VAR, MAX_THRESHOLD_MS, MIN_THRESHOLD_MS, OFFLINE_THRESHOLD_VAR,
+    STATUS_TABLE_VAR,
+};
 use iot_presence::decision::Window;
 use iot_presence::event::Presence;
 use iot_presence::handler::{error_chain, now_ms};
 use iot_presence::read::{HistoryEntry, ReadError, Rebuilt, Status, Summary};
-use iot_presence::store::Store;
+use iot_presence::store::{Store, StoreError};
 use serde_json::{json, Map, Value};
 use tokio::task::JoinSet;
 
@@ -87,8 +93,42 @@ enum Command {
         #[arg(long, value_parser = parse_time)]
         until: Option<u64>,
     },
-    /// Fleet counts, offline durations and top disconnect reasons
+    /// Fleet counts, offline durations, top disconnect reasons and clients alerted now
     Summary,
+    /// Set a client's own offline-alert threshold (overrides the stack's OfflineThresholdMs)
+    #[command(group(ArgGroup::new("value").required(true).args(["threshold", "clear"])))]
+    Threshold {
+        client_id: String,
+        /// Offline time before an alert, 1m to 7d (e.g. 90s, 15m, 2h)
+        #[arg(value_parser = parse_threshold)]
+        threshold: Option<u64>,
+        /// Remove the client's threshold: the stack default applies again
+        #[arg(long)]
+        clear: bool,
+    },
+    /// Run one alert pass, as the scheduled function does every minute, on the real clock or a
+    /// simulated one (--at): local runs, backfills, and checking settings
+    AlertPass {
+        /// The SNS topic alerts go to (the stack output AlertTopicArn) [env: ALERT_TOPIC_ARN]
+        #[arg(long, env = ALERT_TOPIC_VAR, hide_env = true)]
+        topic_arn: String,
+        /// Act as if it were this time: a duration ago (1h), a duration ahead (+10m) or RFC 3339
+        #[arg(long, value_parser = parse_time_or_ahead)]
+        at: Option<u64>,
+        /// Default offline threshold in ms [env: OFFLINE_THRESHOLD_MS]
+        #[arg(long, env = OFFLINE_THRESHOLD_VAR, hide_env = true,
+              default_value_t = AlertSettings::DEFAULT.offline_threshold_ms,
+              value_parser = clap::value_parser!(u64).range(MIN_THRESHOLD_MS..=MAX_THRESHOLD_MS))]
+        offline_threshold_ms: u64,
+        /// Sessions within the window that make flapping; 0 turns it off [env: FLAPPING_SESSIONS]
+        #[arg(long, env = FLAPPING_SESSIONS_VAR, hide_env = true,
+              default_value_t = AlertSettings::DEFAULT.flapping_sessions)]
+        flapping_sessions: u32,
+        /// The flapping window in ms [env: FLAPPING_WINDOW_MS]
+        #[arg(long, env = FLAPPING_WINDOW_VAR, hide_env = true,
+              default_value_t = AlertSettings::DEFAULT.flapping_window_ms)]
+        flapping_window_ms: u64,
+    },
     /// Recompute status items from the event log through the ordering rule
     #[command(group(ArgGroup::new("which").required(true).args(["client", "all"])))]
     Rebuild {
@@ -119,6 +159,28 @@ fn parse_time(text: &str) -> Result<u64, String> {
                 .map_or(0, |d| d.as_millis() as u64)
         })
         .map_err(|_| format!("{text:?} is neither a duration (30m, 2h) nor an RFC 3339 time"))
+}
+
+/// `--at`: like [`parse_time`], plus `+DURATION` for a time ahead (a simulated clock).
+fn parse_time_or_ahead(text: &str) -> Result<u64, String> {
+    match text.strip_prefix('+') {
+        Some(ahead) => humantime::parse_duration(ahead)
+            .map(|d| now_ms() + d.as_millis() as u64)
+            .map_err(|_| format!("{ahead:?} is not a duration (30s, 10m, 2h)")),
+        None => parse_time(text),
+    }
+}
+
+/// A threshold argument, in ms, within the stack parameter's bounds.
+fn parse_threshold(text: &str) -> Result<u64, String> {
+    let ms = humantime::parse_duration(text)
+        .map_err(|_| format!("{text:?} is not a duration (90s, 15m, 2h)"))?
+        .as_millis() as u64;
+    if (MIN_THRESHOLD_MS..=MAX_THRESHOLD_MS).contains(&ms) {
+        Ok(ms)
+    } else {
+        Err(format!("{text} is outside 1m..=7d"))
+    }
 }
 
 fn iso(ms: u64) -> String {
@@ -360,6 +422,10 @@ fn print_summary(s: &Summary, format: Format) {
                 "offlineFor": {"under5m": s.offline[0], "under1h": s.offline[1],
                                "under1d": s.offline[2], "longer": s.offline[3]},
                 "disconnectReasons": reasons,
+                "alerted": s.alerted.iter().map(|a| json!({
+                    "clientId": a.client_id, "kind": a.kind, "since": iso(a.since),
+                    "alertedAt": iso(a.alerted_at), "disconnectReason": a.reason,
+                })).collect::<Vec<_>>(),
             })
         );
         return;
@@ -388,6 +454,51 @@ fn print_summary(s: &Summary, format: Format) {
         }
         println!("\n{}", r.trim_fmt());
     }
+    let now = now_ms();
+    if s.alerted.is_empty() {
+        println!("\nno alerts standing");
+    } else {
+        let mut a = table();
+        a.set_header(vec!["ALERTED CLIENT", "ALERT", "SINCE", "FOR", "REASON"]);
+        for alerted in s.alerted.iter().take(50) {
+            a.add_row(vec![
+                Cell::new(&alerted.client_id),
+                Cell::new(alerted.kind).fg(Color::Red),
+                Cell::new(iso_seconds(alerted.since)),
+                Cell::new(ago(now, alerted.since).replace(" ago", "")),
+                Cell::new(alerted.reason.as_deref().unwrap_or("")),
+            ]);
+        }
+        println!("\n{}", a.trim_fmt());
+        let more = s.alerted.len().saturating_sub(50);
+        let tail = if more > 0 {
+            format!(" ({more} not shown; -o json lists all)")
+        } else {
+            String::new()
+        };
+        println!("{} clients alerted{tail}", s.alerted.len());
+    }
+}
+
+fn print_pass(at: u64, report: &RunReport, format: Format) {
+    if format == Format::Json {
+        println!("{}", json!({"at": iso(at), "report": report}));
+        return;
+    }
+    println!(
+        "alert pass at {}: {} due, sent {} offline, {} back-online, {} flapping; {} scheduled, {} settled, {} skipped",
+        iso_seconds(at),
+        report.due,
+        report.offline,
+        report.back_online,
+        report.flapping,
+        report.scheduled,
+        report.settled,
+        report.skipped
+    );
+    for err in &report.errors {
+        eprintln!("presence: {err}");
+    }
 }
 
 fn print_rebuilt(r: &Rebuilt, format: Format) {
@@ -415,6 +526,15 @@ enum Failure {
     Usage(String),
     Unknown,
     Read(ReadError),
+    Write(StoreError),
+    /// Reported already.
+    Pass,
+}
+
+impl From<StoreError> for Failure {
+    fn from(err: StoreError) -> Self {
+        Failure::Write(err)
+    }
 }
 
 impl From<ReadError> for Failure {
@@ -438,7 +558,7 @@ fn hint(message: &str) -> &'static str {
 async fn run(cli: Cli) -> Result<(), Failure> {
     let needs_events = matches!(
         cli.command,
-        Command::History { .. } | Command::Rebuild { .. }
+        Command::History { .. } | Command::Rebuild { .. } | Command::AlertPass { .. }
     );
     let needs_status = !matches!(cli.command, Command::History { .. });
     let status_table = cli.status_table.clone().unwrap_or_default();
@@ -465,17 +585,15 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         window,
         retention_days: iot_presence::config::DEFAULT_RETENTION_DAYS,
     };
-    let store = Store::new(
-        dynamodb_client(
-            cli.endpoint_url.as_deref(),
-            Timeouts {
-                attempt: cli.timeout,
-                operation: cli.timeout,
-            },
-        )
-        .await,
-        &config,
-    );
+    let sdk = aws_config(
+        cli.endpoint_url.as_deref(),
+        Timeouts {
+            attempt: cli.timeout,
+            operation: cli.timeout,
+        },
+    )
+    .await;
+    let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config);
     let format = cli.output;
     match cli.command {
         Command::Status {
@@ -522,6 +640,48 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             print_history(&entries, format);
         }
         Command::Summary => print_summary(&store.summary(now_ms()).await?, format),
+        Command::Threshold {
+            client_id,
+            threshold,
+            ..
+        } => {
+            store
+                .set_offline_threshold(&client_id, threshold, now_ms())
+                .await?;
+            match (threshold, format) {
+                (_, Format::Json) => println!(
+                    "{}",
+                    json!({"clientId": client_id, "offlineThresholdMs": threshold})
+                ),
+                (Some(ms), Format::Table) => println!(
+                    "{client_id}: offline alerts after {} (takes effect at the next alert pass)",
+                    humantime::format_duration(Duration::from_millis(ms))
+                ),
+                (None, Format::Table) => {
+                    println!("{client_id}: the stack's offline threshold applies again")
+                }
+            }
+        }
+        Command::AlertPass {
+            topic_arn,
+            at,
+            offline_threshold_ms,
+            flapping_sessions,
+            flapping_window_ms,
+        } => {
+            let settings = AlertSettings {
+                offline_threshold_ms,
+                flapping_sessions,
+                flapping_window_ms,
+            };
+            let alerter = Alerter::new(store, aws_sdk_sns::Client::new(&sdk), topic_arn, settings);
+            let at = at.unwrap_or_else(now_ms);
+            let report = alerter.run(at).await;
+            print_pass(at, &report, format);
+            if !report.errors.is_empty() {
+                return Err(Failure::Pass);
+            }
+        }
         Command::Rebuild {
             client, all, reset, ..
         } => {
@@ -576,6 +736,12 @@ async fn rebuild_all(store: &Store, reset: bool, format: Format) -> Result<(), F
     Ok(())
 }
 
+fn aws_failure(err: &dyn std::error::Error) -> ExitCode {
+    let message = error_chain(err);
+    eprintln!("presence: {message}\nhint: {}", hint(&message));
+    ExitCode::from(3)
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -586,11 +752,9 @@ async fn main() -> ExitCode {
             eprintln!("presence: {message}");
             ExitCode::from(2)
         }
-        Err(Failure::Read(err)) => {
-            let message = error_chain(&err);
-            eprintln!("presence: {message}\nhint: {}", hint(&message));
-            ExitCode::from(3)
-        }
+        Err(Failure::Read(err)) => aws_failure(&err),
+        Err(Failure::Write(err)) => aws_failure(&err),
+        Err(Failure::Pass) => ExitCode::from(3),
     }
 }
 

@@ -194,3 +194,145 @@ pub fn b(item: &Item, name: &str) -> Option<bool> {
 pub fn is_null(item: &Item, name: &str) -> bool {
     matches!(item.get(name), Some(AttributeValue::Null(true)))
 }
+
+fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+            Credentials::new("local", "local", None, None, "tests"),
+        ))
+        .build()
+}
+
+/// SNS on the local server (moto serves every service on one endpoint).
+pub fn sns_client() -> aws_sdk_sns::Client {
+    aws_sdk_sns::Client::new(&sdk_config())
+}
+
+/// An SNS topic with SQS queues subscribed to it: what the alerter publishes arrives in the
+/// queues, as it would for subscribers in AWS.
+pub struct AlertSink {
+    pub topic_arn: String,
+    sqs: aws_sdk_sqs::Client,
+    queue_urls: Vec<String>,
+}
+
+/// One alert as a subscriber receives it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub subject: String,
+    pub message: serde_json::Value,
+    /// The SNS message attributes (`kind`, `clientId`).
+    pub attributes: serde_json::Value,
+}
+
+impl AlertSink {
+    /// One queue that receives everything.
+    pub async fn new() -> AlertSink {
+        Self::partitioned(&[]).await
+    }
+
+    /// One queue per client-id prefix, each subscribed with a filter policy on the `clientId`
+    /// message attribute (as a subscriber would select its devices); none: one queue for all.
+    /// Partitioning keeps big tests fast: moto's SQS does work proportional to a queue's
+    /// length on every message sent to it.
+    pub async fn partitioned(prefixes: &[&str]) -> AlertSink {
+        let name = format!("presence-alerts-{}", unique_suffix());
+        let topic_arn = sns_client()
+            .create_topic()
+            .name(&name)
+            .send()
+            .await
+            .expect("create topic")
+            .topic_arn
+            .expect("topic arn");
+        let sqs = aws_sdk_sqs::Client::new(&sdk_config());
+        let filters: Vec<Option<&str>> = if prefixes.is_empty() {
+            vec![None]
+        } else {
+            prefixes.iter().copied().map(Some).collect()
+        };
+        let mut queue_urls = Vec::new();
+        for (i, prefix) in filters.into_iter().enumerate() {
+            let queue_url = sqs
+                .create_queue()
+                .queue_name(format!("{name}-{i}"))
+                .send()
+                .await
+                .expect("create queue")
+                .queue_url
+                .expect("queue url");
+            let queue_arn = sqs
+                .get_queue_attributes()
+                .queue_url(&queue_url)
+                .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                .send()
+                .await
+                .expect("queue attributes")
+                .attributes
+                .and_then(|mut a| a.remove(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+                .expect("queue arn");
+            let mut subscribe = sns_client()
+                .subscribe()
+                .topic_arn(&topic_arn)
+                .protocol("sqs")
+                .endpoint(queue_arn);
+            if let Some(prefix) = prefix {
+                let policy = serde_json::json!({"clientId": [{"prefix": prefix}]});
+                subscribe = subscribe.attributes("FilterPolicy", policy.to_string());
+            }
+            subscribe.send().await.expect("subscribe queue");
+            queue_urls.push(queue_url);
+        }
+        AlertSink {
+            topic_arn,
+            sqs,
+            queue_urls,
+        }
+    }
+
+    /// Everything that arrived since the last drain: queue by queue, in arrival order.
+    pub async fn drain(&self) -> Vec<Received> {
+        let mut received = Vec::new();
+        for queue_url in &self.queue_urls {
+            loop {
+                let out = self
+                    .sqs
+                    .receive_message()
+                    .queue_url(queue_url)
+                    .max_number_of_messages(10)
+                    .send()
+                    .await
+                    .expect("receive");
+                let messages = out.messages.unwrap_or_default();
+                if messages.is_empty() {
+                    break;
+                }
+                let mut delete = self.sqs.delete_message_batch().queue_url(queue_url);
+                for (i, m) in messages.iter().enumerate() {
+                    let envelope: serde_json::Value =
+                        serde_json::from_str(m.body().expect("body")).expect("SNS envelope JSON");
+                    received.push(Received {
+                        subject: envelope["Subject"].as_str().expect("subject").to_owned(),
+                        message: serde_json::from_str(
+                            envelope["Message"].as_str().expect("message"),
+                        )
+                        .expect("alert message JSON"),
+                        attributes: envelope["MessageAttributes"].clone(),
+                    });
+                    delete = delete.entries(
+                        aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                            .id(i.to_string())
+                            .receipt_handle(m.receipt_handle().expect("receipt"))
+                            .build()
+                            .expect("entry"),
+                    );
+                }
+                delete.send().await.expect("delete batch");
+            }
+        }
+        received
+    }
+}

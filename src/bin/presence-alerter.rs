@@ -1,0 +1,19 @@
+//! The scheduled alert function: one alert pass per invocation (every minute).
+
+use iot_presence::alerter::{function_handler, Alerter};
+use iot_presence::config::{aws_config, AlertConfig, Timeouts};
+use iot_presence::store::Store;
+use lambda_runtime::{run, service_fn, Error};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = AlertConfig::from_env().inspect_err(|err| {
+        lambda_runtime::tracing::error!(error = %err, "invalid configuration");
+    })?;
+    let sdk = aws_config(None, Timeouts::FUNCTION).await;
+    let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.tables);
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    let alerter = Alerter::new(store, sns, config.topic_arn, config.settings);
+    run(service_fn(|event| function_handler(&alerter, event))).await
+}

@@ -1,0 +1,489 @@
+//! Alerts end to end against the local server: events recorded by the real store, alert passes
+//! at simulated times, notices read from an SQS queue subscribed to the SNS topic.
+
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
+
+use common::local::{self, AlertSink, Received, Tables};
+use iot_presence::alert::AlertSettings;
+use iot_presence::alerter::{Alerter, RunReport, LEASE_MS};
+use iot_presence::decision::Window;
+use iot_presence::event::LifecycleEvent;
+use iot_presence::store::{attr, Store};
+use serde_json::json;
+use tokio::task::JoinSet;
+
+const MIN: u64 = 60_000;
+/// 2026-09-21T14:13:20Z
+const T0: u64 = 1_790_000_000_000;
+
+struct Fixture {
+    client: aws_sdk_dynamodb::Client,
+    tables: Tables,
+    store: Store,
+    alerter: Alerter,
+    sink: AlertSink,
+    version: std::sync::atomic::AtomicU64,
+}
+
+fn settings() -> AlertSettings {
+    AlertSettings {
+        offline_threshold_ms: 5 * MIN,
+        flapping_sessions: 3,
+        flapping_window_ms: 10 * MIN,
+    }
+}
+
+async fn fixture(settings: AlertSettings) -> Fixture {
+    fixture_with(settings, AlertSink::new().await).await
+}
+
+async fn fixture_with(settings: AlertSettings, sink: AlertSink) -> Fixture {
+    let client = local::client();
+    let tables = local::create_tables().await;
+    let store = local::store(&client, &tables, Window::DEFAULT);
+    let alerter = Alerter::new(
+        store.clone(),
+        local::sns_client(),
+        &sink.topic_arn,
+        settings,
+    );
+    Fixture {
+        client,
+        tables,
+        store,
+        alerter,
+        sink,
+        version: 1.into(),
+    }
+}
+
+impl Fixture {
+    async fn record(&self, event: serde_json::Value) {
+        let payload = event.to_string();
+        let event = LifecycleEvent::parse(&payload).expect("valid test event");
+        // Arrives half a second after it happened.
+        let arrival = event.timestamp + 500;
+        self.store
+            .record(&event, &payload, arrival)
+            .await
+            .expect("record");
+    }
+
+    fn next_version(&self) -> u64 {
+        self.version
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    async fn connect(&self, client_id: &str, session: &str, at: u64) {
+        self.record(json!({
+            "clientId": client_id, "timestamp": at, "eventType": "connected",
+            "sessionIdentifier": session, "principalIdentifier": "p",
+            "versionNumber": self.next_version(), "ipAddress": "192.0.2.7",
+        }))
+        .await;
+    }
+
+    async fn disconnect(&self, client_id: &str, session: &str, at: u64, reason: &str) {
+        self.record(json!({
+            "clientId": client_id, "timestamp": at, "eventType": "disconnected",
+            "sessionIdentifier": session, "principalIdentifier": "p",
+            "versionNumber": self.next_version(), "disconnectReason": reason,
+            "clientInitiatedDisconnect": false,
+        }))
+        .await;
+    }
+
+    /// One alert pass at `now`, and what it delivered.
+    async fn pass(&self, now: u64) -> (RunReport, Vec<Received>) {
+        let report = self.alerter.run(now).await;
+        assert!(
+            report.errors.is_empty(),
+            "pass at {now}: {:?}",
+            report.errors
+        );
+        (report, self.sink.drain().await)
+    }
+
+    async fn item(&self, client_id: &str) -> local::Item {
+        local::status_item(&self.client, &self.tables, client_id)
+            .await
+            .expect("status item")
+    }
+}
+
+fn kinds(received: &[Received]) -> Vec<String> {
+    received
+        .iter()
+        .map(|r| r.message["kind"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_outage_gets_one_alert_at_its_threshold_and_none_before() {
+    let f = fixture(settings()).await;
+    f.connect("dev-1", "s1", T0).await;
+    f.disconnect("dev-1", "s1", T0 + MIN, "CONNECTION_LOST")
+        .await;
+    let down = T0 + MIN;
+
+    // The pass right after the disconnect only schedules it.
+    let (report, received) = f.pass(down + 1000).await;
+    assert!(received.is_empty());
+    assert_eq!((report.due, report.scheduled), (1, 1));
+    // One millisecond before the threshold: not even read.
+    let (report, received) = f.pass(down + 5 * MIN - 1).await;
+    assert!(received.is_empty());
+    assert_eq!(report.due, 0);
+
+    // At the threshold: exactly one offline alert.
+    let (report, received) = f.pass(down + 5 * MIN).await;
+    assert_eq!(report.offline, 1);
+    assert_eq!(kinds(&received), ["offline"]);
+    let alert = &received[0];
+    assert_eq!(
+        alert.message["alertId"],
+        json!(format!("offline/dev-1/s1")),
+        "{alert:?}"
+    );
+    assert_eq!(alert.message["clientId"], "dev-1");
+    assert_eq!(alert.message["disconnectedAt"], json!(down));
+    assert_eq!(alert.message["disconnectReason"], "CONNECTION_LOST");
+    assert_eq!(alert.message["thresholdMs"], json!(5 * MIN));
+    assert_eq!(alert.message["offlineForMs"], json!(5 * MIN));
+    assert_eq!(alert.message["returned"], false);
+    assert_eq!(alert.subject, alert.message["subject"]);
+    assert!(
+        alert.subject.starts_with(
+            "[offline] dev-1 disconnected since 2026-09-21T14:14:20Z (CONNECTION_LOST)"
+        ),
+        "{}",
+        alert.subject
+    );
+    assert_eq!(alert.attributes["kind"]["Value"], "offline");
+    assert_eq!(alert.attributes["clientId"]["Value"], "dev-1");
+
+    // Never again for this disconnection: the item has left the alert index.
+    for later in [down + 6 * MIN, down + 120 * MIN] {
+        let (report, received) = f.pass(later).await;
+        assert!(received.is_empty());
+        assert_eq!(report.due, 0);
+    }
+    let item = f.item("dev-1").await;
+    assert!(item.contains_key(attr::ALERT_SHARD));
+    assert!(!item.contains_key(attr::ALERT_DUE_AT));
+    let outage = item[attr::OUTAGE].as_m().unwrap();
+    assert_eq!(local::n(outage, attr::ALERTED_AT), Some(down + 5 * MIN));
+}
+
+#[tokio::test]
+async fn reconnecting_just_before_the_threshold_sends_nothing() {
+    let f = fixture(settings()).await;
+    f.disconnect("dev-2", "s1", T0, "CONNECTION_LOST").await;
+    f.pass(T0 + 1000).await;
+    f.connect("dev-2", "s2", T0 + 5 * MIN - 1).await;
+    for now in [T0 + 5 * MIN, T0 + 6 * MIN, T0 + 60 * MIN] {
+        let (_, received) = f.pass(now).await;
+        assert!(received.is_empty(), "{received:?}");
+    }
+    let item = f.item("dev-2").await;
+    assert!(!item.contains_key(attr::OUTAGE));
+    assert!(
+        !item.contains_key(attr::ALERT_SHARD),
+        "a connected client with nothing pending leaves the index"
+    );
+}
+
+#[tokio::test]
+async fn returning_just_after_the_threshold_before_a_pass_sends_both_notices() {
+    let f = fixture(settings()).await;
+    f.disconnect("dev-3", "s1", T0, "SERVER_INITIATED_DISCONNECT")
+        .await;
+    f.pass(T0 + 1000).await;
+    f.connect("dev-3", "s2", T0 + 5 * MIN + 1).await;
+    let (report, received) = f.pass(T0 + 6 * MIN).await;
+    assert_eq!(kinds(&received), ["offline", "back-online"]);
+    assert_eq!(received[0].message["returned"], true);
+    assert_eq!(received[0].message["offlineForMs"], json!(5 * MIN + 1));
+    assert_eq!(received[1].message["outageMs"], json!(5 * MIN + 1));
+    assert_eq!(received[1].message["backAt"], json!(T0 + 5 * MIN + 1));
+    assert_eq!((report.offline, report.back_online), (1, 1));
+    assert!(f.pass(T0 + 20 * MIN).await.1.is_empty());
+}
+
+#[tokio::test]
+async fn back_online_follows_an_alert_with_the_outage() {
+    let f = fixture(settings()).await;
+    f.connect("dev-4", "s1", T0).await;
+    f.disconnect("dev-4", "s1", T0 + MIN, "MQTT_KEEP_ALIVE_TIMEOUT")
+        .await;
+    f.pass(T0 + MIN + 1000).await;
+    assert_eq!(kinds(&f.pass(T0 + 6 * MIN).await.1), ["offline"]);
+    f.connect("dev-4", "s2", T0 + 13 * MIN).await;
+    let (report, received) = f.pass(T0 + 14 * MIN).await;
+    assert_eq!(report.back_online, 1);
+    assert_eq!(kinds(&received), ["back-online"]);
+    let m = &received[0].message;
+    assert_eq!(m["alertId"], "back-online/dev-4/s1");
+    assert_eq!(m["outageMs"], json!(12 * MIN));
+    assert_eq!(m["disconnectReason"], "MQTT_KEEP_ALIVE_TIMEOUT");
+    assert_eq!(m["connected"], true);
+    assert!(
+        received[0].subject.contains("after 12m offline"),
+        "{}",
+        received[0].subject
+    );
+    // Closed: nothing more, and the client has left the index.
+    assert!(f.pass(T0 + 30 * MIN).await.1.is_empty());
+    assert!(!f.item("dev-4").await.contains_key(attr::ALERT_SHARD));
+
+    // The next outage is a new one, with its own alert.
+    f.disconnect("dev-4", "s2", T0 + 40 * MIN, "CONNECTION_LOST")
+        .await;
+    f.pass(T0 + 40 * MIN + 1000).await;
+    let (_, received) = f.pass(T0 + 45 * MIN).await;
+    assert_eq!(kinds(&received), ["offline"]);
+    assert_eq!(received[0].message["alertId"], "offline/dev-4/s2");
+}
+
+#[tokio::test]
+async fn a_clients_own_threshold_applies_even_to_a_pending_outage() {
+    let f = fixture(settings()).await;
+    f.disconnect("dev-5", "s1", T0, "CONNECTION_LOST").await;
+    f.pass(T0 + 1000).await; // pending until T0 + 5 min
+    f.store
+        .set_offline_threshold("dev-5", Some(2 * MIN), T0 + 30_000)
+        .await
+        .unwrap();
+    assert!(f.pass(T0 + 2 * MIN - 1).await.1.is_empty());
+    let (_, received) = f.pass(T0 + 2 * MIN).await;
+    assert_eq!(kinds(&received), ["offline"]);
+    assert_eq!(received[0].message["thresholdMs"], json!(2 * MIN));
+
+    // A threshold set before the first event is kept as a setting and used.
+    f.store
+        .set_offline_threshold("dev-6", Some(10 * MIN), T0)
+        .await
+        .unwrap();
+    // The settings-only item is due but holds no status: a pass settles it.
+    f.disconnect("dev-6", "s1", T0 + MIN, "CONNECTION_LOST")
+        .await;
+    f.pass(T0 + MIN + 1000).await;
+    assert!(f.pass(T0 + 10 * MIN).await.1.is_empty());
+    assert_eq!(kinds(&f.pass(T0 + 11 * MIN).await.1), ["offline"]);
+}
+
+#[tokio::test]
+async fn flapping_alerts_once_per_episode_and_names_a_shared_client_id() {
+    let f = fixture(settings()).await;
+    // Two processes share "dev-7": each connect takes the id from the other.
+    let mut at = T0;
+    let mut received_all = Vec::new();
+    for i in 0..5 {
+        let session = format!("s{i}");
+        f.connect("dev-7", &session, at).await;
+        f.pass(at + 1000)
+            .await
+            .1
+            .into_iter()
+            .for_each(|r| received_all.push(r));
+        at += MIN;
+        f.disconnect("dev-7", &session, at, "DUPLICATE_CLIENTID")
+            .await;
+        at += 10;
+    }
+    f.connect("dev-7", "s5", at).await;
+    received_all.extend(f.pass(at + 1000).await.1);
+    assert_eq!(kinds(&received_all), ["flapping"], "{received_all:?}");
+    let m = &received_all[0].message;
+    assert_eq!(m["sessions"], 3, "three sessions when first seen: {m}");
+    assert_eq!(m["windowMs"], json!(10 * MIN));
+    assert_eq!(m["disconnectReasons"], json!({"DUPLICATE_CLIENTID": 2}));
+    assert!(m["diagnosis"]
+        .as_str()
+        .unwrap()
+        .contains("two connections share the client id \"dev-7\""));
+    assert!(received_all[0]
+        .subject
+        .contains("shared by two connections"));
+    assert!(f.item("dev-7").await.contains_key(attr::FLAPPING));
+
+    // Quiet: once the window thins out, the episode ends without a notice...
+    let (report, received) = f.pass(at + 11 * MIN).await;
+    assert!(received.is_empty());
+    assert_eq!(report.settled, 1);
+    assert!(!f.item("dev-7").await.contains_key(attr::FLAPPING));
+
+    // ...and the next burst is a new episode with a new alert.
+    let mut at = at + 30 * MIN;
+    let start = at;
+    let mut received = Vec::new();
+    for i in 10..13 {
+        let session = format!("s{i}");
+        f.disconnect("dev-7", &format!("s{}", i - 1), at, "CONNECTION_LOST")
+            .await;
+        at += 10;
+        f.connect("dev-7", &session, at).await;
+        received.extend(f.pass(at + 1000).await.1);
+        at += MIN;
+    }
+    assert_eq!(kinds(&received), ["flapping"]);
+    assert_eq!(received[0].message["firstConnectAt"], json!(start + 10));
+    assert_ne!(
+        received[0].message["alertId"],
+        received_all[0].message["alertId"]
+    );
+    assert_eq!(received[0].message["diagnosis"], serde_json::Value::Null);
+}
+
+#[tokio::test]
+async fn overlapping_passes_send_each_alert_exactly_once() {
+    let f = fixture(settings()).await;
+    let clients: Vec<String> = (0..120).map(|i| format!("fleet-{i:03}")).collect();
+    for c in &clients {
+        f.disconnect(c, "s1", T0, "CONNECTION_LOST").await;
+    }
+    // Four passes at the same moment, racing over the same due clients, twice: at the
+    // threshold (offline alerts) and after everyone returned (back-online notices).
+    for (now, kind) in [(T0 + 5 * MIN, "offline"), (T0 + 20 * MIN, "back-online")] {
+        if kind == "back-online" {
+            for c in &clients {
+                f.connect(c, "s2", T0 + 19 * MIN).await;
+            }
+        }
+        let mut passes = JoinSet::new();
+        for _ in 0..4 {
+            let alerter = f.alerter.clone();
+            passes.spawn(async move { alerter.run(now).await });
+        }
+        let mut total = RunReport::default();
+        while let Some(report) = passes.join_next().await {
+            let report = report.unwrap();
+            assert!(report.errors.is_empty(), "{:?}", report.errors);
+            total.offline += report.offline;
+            total.back_online += report.back_online;
+            total.skipped += report.skipped;
+        }
+        let received = f.sink.drain().await;
+        let ids: HashSet<&str> = received
+            .iter()
+            .map(|r| r.message["alertId"].as_str().unwrap())
+            .collect();
+        assert_eq!(received.len(), clients.len(), "{kind}: one per client");
+        assert_eq!(ids.len(), clients.len(), "{kind}: no repeats");
+        assert!(kinds(&received).iter().all(|k| k == kind));
+        assert_eq!(
+            total.offline + total.back_online,
+            clients.len() as u64,
+            "{kind}: the reports agree with what arrived ({total:?})"
+        );
+        eprintln!(
+            "{kind}: {} of the racing passes' reads lost the race",
+            total.skipped
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_pass_that_fails_after_claiming_is_retried_once_the_lease_expires() {
+    let f = fixture(settings()).await;
+    f.disconnect("dev-8", "s1", T0, "CONNECTION_LOST").await;
+    f.pass(T0 + 1000).await;
+    // A pass whose publish fails (the topic does not exist) has claimed the client: the
+    // situation of a pass that died between claim and send.
+    let broken = Alerter::new(
+        f.store.clone(),
+        local::sns_client(),
+        "arn:aws:sns:us-east-1:123456789012:no-such-topic",
+        settings(),
+    );
+    let report = broken.run(T0 + 5 * MIN).await;
+    assert_eq!(report.errors.len(), 1, "{report:?}");
+    assert!(
+        report.errors[0].contains("SNS Publish"),
+        "{}",
+        report.errors[0]
+    );
+    assert!(f.item("dev-8").await.contains_key(attr::ALERT_LEASE));
+
+    // While the lease holds, other passes keep off.
+    let (report, received) = f.pass(T0 + 6 * MIN).await;
+    assert!(received.is_empty());
+    assert_eq!(report.skipped, 1);
+    // After it, the alert goes out, once.
+    let (_, received) = f.pass(T0 + 5 * MIN + LEASE_MS + 1).await;
+    assert_eq!(kinds(&received), ["offline"]);
+    assert!(f.pass(T0 + 30 * MIN).await.1.is_empty());
+    assert!(!f.item("dev-8").await.contains_key(attr::ALERT_LEASE));
+}
+
+#[tokio::test]
+async fn ten_thousand_clients_due_at_once() {
+    // Subscribers by client-id prefix (bulk-00…, bulk-01…), through SNS filter policies.
+    let prefixes: Vec<String> = (0..100).map(|d| format!("bulk-{d:02}")).collect();
+    let prefixes: Vec<&str> = prefixes.iter().map(String::as_str).collect();
+    let settings = AlertSettings {
+        flapping_sessions: 0,
+        ..settings()
+    };
+    let f = fixture_with(settings, AlertSink::partitioned(&prefixes).await).await;
+    const OFFLINE: usize = 10_000;
+    const ONLINE: usize = 1_000;
+    // The fleet's status items, written by the real status update, 16 writers at a time (no
+    // event rows: with flapping off the alerter never reads them).
+    let mut writers = JoinSet::new();
+    for w in 0..16 {
+        let store = f.store.clone();
+        writers.spawn(async move {
+            for i in (w..OFFLINE + ONLINE).step_by(16) {
+                let (client_id, event_type) = if i < OFFLINE {
+                    (format!("bulk-{:02}-{i:05}", i % 100), "disconnected")
+                } else {
+                    (format!("online-{i:05}"), "connected")
+                };
+                let mut payload = json!({
+                    "clientId": client_id, "timestamp": T0, "eventType": event_type,
+                    "sessionIdentifier": "s1", "versionNumber": 1,
+                });
+                if event_type == "disconnected" {
+                    payload["disconnectReason"] = json!("CONNECTION_LOST");
+                }
+                let payload = payload.to_string();
+                let event = LifecycleEvent::parse(&payload).unwrap();
+                store
+                    .apply_status(&event, &event.event_key(), T0 + 500)
+                    .await
+                    .unwrap();
+            }
+        });
+    }
+    while let Some(done) = writers.join_next().await {
+        done.unwrap();
+    }
+
+    // All cross the threshold at once: one pass sends every alert, reading only the due
+    // clients (the 1,000 connected ones are not in the alert index).
+    let (report, received) = f.pass(T0 + 5 * MIN).await;
+    assert_eq!(report.due, OFFLINE as u64);
+    assert_eq!(report.offline, OFFLINE as u64);
+    let clients: HashSet<String> = received
+        .iter()
+        .map(|r| r.message["clientId"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(received.len(), OFFLINE);
+    assert_eq!(clients.len(), OFFLINE);
+    let by_kind: BTreeMap<String, usize> =
+        kinds(&received)
+            .into_iter()
+            .fold(BTreeMap::new(), |mut m, k| {
+                *m.entry(k).or_default() += 1;
+                m
+            });
+    assert_eq!(by_kind, BTreeMap::from([("offline".to_owned(), OFFLINE)]));
+
+    // Afterwards a pass reads nothing at all, with 10k clients offline and 1k online.
+    let (report, received) = f.pass(T0 + 6 * MIN).await;
+    assert!(received.is_empty());
+    assert_eq!(report.due, 0);
+}
