@@ -864,30 +864,6 @@ mod tests {
     #[test]
     fn subjects_are_one_ascii_line_under_100_characters() {
         let long_id = "ü".repeat(40) + "\n" + &"x".repeat(128);
-        for notice in [
-            Notice::Offline {
-                session_identifier: "s".into(),
-                disconnected_at: T0,
-                disconnect_reason: "CONNECTION_LOST".into(),
-                threshold_ms: 5 * MIN,
-                offline_for_ms: 5 * MIN + 1500,
-                returned: false,
-            },
-            Notice::BackOnline {
-                session_identifier: "s".into(),
-                disconnected_at: T0,
-                disconnect_reason: "SERVER_INITIATED_DISCONNECT".into(),
-                back_at: Some(T0 + 12 * MIN + 3000),
-                outage_ms: Some(12 * MIN + 3000),
-                connected: true,
-            },
-        ] {
-            let short = notice.subject("sensor-42");
-            assert!(short.len() < 100 && short.is_ascii(), "{short}");
-            let long = notice.subject(&long_id);
-            assert!(long.len() < 100, "{long}");
-            assert!(long.chars().all(|c| c.is_ascii() && !c.is_ascii_control()));
-        }
         let offline = Notice::Offline {
             session_identifier: "s".into(),
             disconnected_at: T0,
@@ -896,6 +872,29 @@ mod tests {
             offline_for_ms: 5 * MIN + 1500,
             returned: false,
         };
+        let back_online = Notice::BackOnline {
+            session_identifier: "s".into(),
+            disconnected_at: T0,
+            disconnect_reason: "SERVER_INITIATED_DISCONNECT".into(),
+            back_at: Some(T0 + 12 * MIN + 3000),
+            outage_ms: Some(12 * MIN + 3000),
+            connected: true,
+        };
+        let flapping = Notice::Flapping {
+            sessions: 12,
+            window_ms: 10 * MIN,
+            first_connect_at: T0,
+            last_connect_at: T0 + 9 * MIN,
+            disconnect_reasons: BTreeMap::from([(DUPLICATE_CLIENTID.to_owned(), 11)]),
+            diagnosis: None,
+        };
+        for notice in [&offline, &back_online, &flapping] {
+            let short = notice.subject("sensor-42");
+            assert!(short.len() < 100 && short.is_ascii(), "{short}");
+            let long = notice.subject(&long_id);
+            assert!(long.len() < 100, "{long}");
+            assert!(long.chars().all(|c| c.is_ascii() && !c.is_ascii_control()));
+        }
         assert_eq!(
             offline.subject("sensor-42"),
             "[offline] sensor-42 disconnected since 2025-11-21T04:40:00Z (CONNECTION_LOST), 5m 1s ago"

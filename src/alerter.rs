@@ -122,6 +122,9 @@ pub struct RunReport {
     pub settled: u64,
     /// Items another pass or a status change got to first (they are due again if needed).
     pub skipped: u64,
+    /// Items whose status changed while their notices were in flight: what was sent is
+    /// recorded and the item stays due, so the next pass plans the new status.
+    pub raced: u64,
     /// Failures, each with its causes; the items stay due (or leased) and are retried.
     pub errors: Vec<String>,
 }
@@ -135,6 +138,7 @@ impl RunReport {
         self.scheduled += other.scheduled;
         self.settled += other.settled;
         self.skipped += other.skipped;
+        self.raced += other.raced;
         self.errors.extend(other.errors);
     }
 
@@ -529,7 +533,10 @@ impl Alerter {
         record.remove(attr::ALERT_LEASE);
         record.leased_by(lease_until);
         match self.write(&client_id, "record", record).await? {
-            Written::Done => Ok(report),
+            Written::Done => {
+                report.raced = 1;
+                Ok(report)
+            }
             Written::Refused => Err(AlertError::LeaseLost { client_id }),
         }
     }
@@ -661,6 +668,7 @@ pub async fn function_handler(
             scheduled = report.scheduled,
             settled = report.settled,
             skipped = report.skipped,
+            raced = report.raced,
             elapsed_ms,
             "alert pass"
         );

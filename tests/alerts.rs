@@ -385,6 +385,73 @@ async fn overlapping_passes_send_each_alert_exactly_once() {
     }
 }
 
+/// Reconnects racing a pass at the threshold: whichever lands first, and whether or not a
+/// reconnect lands between a claim and its commit, each client ends with either no notice or
+/// exactly one `offline` and one `back-online`.
+#[tokio::test]
+async fn reconnects_racing_a_pass_never_lose_or_repeat_a_notice() {
+    let f = fixture(settings()).await;
+    let mut raced = 0;
+    for round in 0..3u64 {
+        let base = T0 + round * 60 * MIN;
+        let clients: Vec<String> = (0..60).map(|i| format!("race-{round}-{i:02}")).collect();
+        for c in &clients {
+            f.disconnect(c, "s1", base, "CONNECTION_LOST").await;
+        }
+        f.pass(base + 1000).await;
+        let threshold = base + 5 * MIN;
+        let mut tasks = JoinSet::new();
+        let alerter = f.alerter.clone();
+        tasks.spawn(async move { alerter.run(threshold).await });
+        // Half come back just before the threshold, half just after.
+        let store = f.store.clone();
+        let reconnects = clients.clone();
+        tasks.spawn(async move {
+            for (i, c) in reconnects.iter().enumerate() {
+                let at = if i % 2 == 0 {
+                    threshold - 1
+                } else {
+                    threshold + 1
+                };
+                let payload = json!({
+                    "clientId": c, "timestamp": at, "eventType": "connected",
+                    "sessionIdentifier": "s2", "versionNumber": 2,
+                })
+                .to_string();
+                let event = LifecycleEvent::parse(&payload).unwrap();
+                store.record(&event, &payload, at).await.unwrap();
+            }
+            RunReport::default()
+        });
+        while let Some(report) = tasks.join_next().await {
+            let report = report.unwrap();
+            assert!(report.errors.is_empty(), "{:?}", report.errors);
+            raced += report.raced;
+        }
+        // Later passes settle everything.
+        let mut received = f.sink.drain().await;
+        for later in [threshold + MIN, threshold + 2 * MIN] {
+            received.extend(f.pass(later).await.1);
+        }
+        for c in &clients {
+            let mine: Vec<&str> = received
+                .iter()
+                .filter(|r| r.message["clientId"] == c.as_str())
+                .map(|r| r.message["kind"].as_str().unwrap())
+                .collect();
+            assert!(
+                mine.is_empty() || mine == ["offline", "back-online"],
+                "{c}: {mine:?}"
+            );
+            assert!(
+                !f.item(c).await.contains_key(attr::ALERT_SHARD),
+                "{c} settled"
+            );
+        }
+    }
+    eprintln!("reconnects landed between claim and commit {raced} times");
+}
+
 #[tokio::test]
 async fn a_pass_that_fails_after_claiming_is_retried_once_the_lease_expires() {
     let f = fixture(settings()).await;

@@ -486,7 +486,7 @@ fn print_pass(at: u64, report: &RunReport, format: Format) {
         return;
     }
     println!(
-        "alert pass at {}: {} due, sent {} offline, {} back-online, {} flapping; {} scheduled, {} settled, {} skipped",
+        "alert pass at {}: {} due, sent {} offline, {} back-online, {} flapping; {} scheduled, {} settled, {} skipped, {} raced",
         iso_seconds(at),
         report.due,
         report.offline,
@@ -494,7 +494,8 @@ fn print_pass(at: u64, report: &RunReport, format: Format) {
         report.flapping,
         report.scheduled,
         report.settled,
-        report.skipped
+        report.skipped,
+        report.raced
     );
     for err in &report.errors {
         eprintln!("presence: {err}");
