@@ -137,9 +137,11 @@ def main():
                 others.append(message)
         if others:
             kinds = sorted({m["kind"] for m in others})
-            print(f"  +{minutes:02d}:{seconds:02d}  {'/'.join(kinds):<11} {len(others)} clients replayed "
-                  f"earlier, offline since their sample events: "
-                  f"{', '.join(sorted(m['clientId'] for m in others)[:4])}, ...")
+            names = sorted(m["clientId"] for m in others)
+            listed = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+            print(f"  +{minutes:02d}:{seconds:02d}  {'/'.join(kinds):<11} {len(others)} "
+                  f"client{'s' if len(others) > 1 else ''} replayed earlier, offline since "
+                  f"their sample events: {listed}")
         if report["errors"]:
             sys.exit(f"alerts: the pass at {iso(tick)} failed: {report['errors']}")
         tick += MINUTE
