@@ -18,24 +18,14 @@ import subprocess
 import sys
 import urllib.request
 
+from local_aws import client
+
 MINUTE = 60_000
-
-
-def aws(service, endpoint):
-    import boto3
-
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
 
 
 def subscribed_queue(endpoint):
     """An SNS topic with an SQS queue subscribed to it; returns (topic ARN, queue URL)."""
-    sns, sqs = aws("sns", endpoint), aws("sqs", endpoint)
+    sns, sqs = client("sns", endpoint), client("sqs", endpoint)
     topic = sns.create_topic(Name="presence-alerts")["TopicArn"]
     queue = sqs.create_queue(QueueName="presence-alerts")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])[
@@ -46,7 +36,7 @@ def subscribed_queue(endpoint):
 
 
 def drain(endpoint, queue):
-    sqs = aws("sqs", endpoint)
+    sqs = client("sqs", endpoint)
     received = []
     while True:
         messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])

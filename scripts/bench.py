@@ -179,10 +179,9 @@ def item_size(item):
 
 def table_item_sizes(endpoint, status_table, events_table):
     """Mean sizes of the items the replay wrote (local, small tables: a Scan is fine here)."""
-    import boto3
+    from local_aws import client as local_client
 
-    client = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1",
-                          aws_access_key_id="local", aws_secret_access_key="local")
+    client = local_client("dynamodb", endpoint)
     sizes = {}
     for name, table in (("status item", status_table), ("event row", events_table)):
         items = client.scan(TableName=table, Limit=500)["Items"]
@@ -264,8 +263,8 @@ def main():
 
     r_med, r_p90, r_min = summary(rust_ms)
     p_med, p_p90, p_min = summary(py_ms)
-    print(f"| figure | iot-presence (Rust) | Python + boto3 client | ratio |")
-    print(f"|---|---|---|---|")
+    print("| figure | iot-presence (Rust) | Python + boto3 client | ratio |")
+    print("|---|---|---|---|")
     print(f"| cold start, spawn -> first runtime API poll (median of {args.runs} / {args.python_runs}) "
           f"| {r_med:.1f} ms (p90 {r_p90:.1f}, min {r_min:.1f}) | {p_med:.0f} ms (p90 {p_p90:.0f}) "
           f"| {p_med / r_med:.0f}x |")

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-import boto3
+from local_aws import client as local_client
 
 REASONS = ["CONNECTION_LOST", "MQTT_KEEP_ALIVE_TIMEOUT", "CLIENT_INITIATED_DISCONNECT",
            "DUPLICATE_CLIENTID", "SERVER_INITIATED_DISCONNECT", "AUTH_ERROR"]
@@ -117,8 +117,7 @@ def main():
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
 
-    client = boto3.client("dynamodb", endpoint_url=args.endpoint, region_name="us-east-1",
-                          aws_access_key_id="local", aws_secret_access_key="local")
+    client = local_client("dynamodb", args.endpoint)
     now = int(time.time() * 1000)
     load_start = time.monotonic()
     expected = load(client, args.status_table, args.clients, now)

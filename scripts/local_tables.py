@@ -83,15 +83,9 @@ def main():
     if not args.endpoint.startswith(("http://127.", "http://localhost", "http://[::1]")):
         parser.error(f"refusing a non-local endpoint: {args.endpoint}")
 
-    import boto3
+    from local_aws import client as local_client
 
-    client = boto3.client(
-        "dynamodb",
-        endpoint_url=args.endpoint,
-        region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
+    client = local_client("dynamodb", args.endpoint)
     for role, name in (("status", args.status), ("events", args.events)):
         spec = requests[role]
         client.create_table(TableName=name, **spec["CreateTable"])

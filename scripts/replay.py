@@ -79,15 +79,9 @@ def invoke(url, payload):
 
 
 def status_items(endpoint, table, client_ids):
-    import boto3
+    from local_aws import client as local_client
 
-    client = boto3.client(
-        "dynamodb",
-        endpoint_url=endpoint,
-        region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
+    client = local_client("dynamodb", endpoint)
     items = {}
     ids = sorted(client_ids)
     for start in range(0, len(ids), 100):

@@ -48,10 +48,10 @@ use crate::alert::{
     plan, Activity, AlertSettings, AlertView, Episode, Message, Next, Notice, Outage, Plan,
 };
 use crate::event::Presence;
-use crate::read::ReadError;
+use crate::read::{ReadError, Status};
 use crate::store::{
-    alert_partition, alert_shard, attr, get_s, get_u64, n, s, split_refusal, Item, Store,
-    ALERT_INDEX, REASON_UNKNOWN, STATUS_SHARDS,
+    alert_partition, alert_shard, attr, get_s, get_u64, n, s, split_refusal, Item, Placeholders,
+    Store, ALERT_INDEX, REASON_UNKNOWN, STATUS_SHARDS,
 };
 
 /// How long a pass holds a client while it sends: three times the alerter function's timeout
@@ -208,24 +208,26 @@ fn episode_value(e: &Episode) -> AttributeValue {
 }
 
 /// What [`plan`] needs of a status item; `None` for an item without a status (settings only).
+/// The status fields are read as the read path reads them ([`Status::from_item`]).
 pub fn alert_view(item: &Item) -> Result<Option<AlertView>, String> {
-    let client_id = get_s(item, attr::CLIENT_ID).ok_or("no `clientId`")?;
-    let Some(session) = get_s(item, attr::SESSION) else {
+    let status = Status::from_item(item)?;
+    let Some(session) = status.session_identifier else {
         return Ok(None);
     };
-    let presence = get_s(item, attr::EVENT_TYPE)
-        .and_then(Presence::parse)
-        .ok_or_else(|| format!("`{}` is not connected or disconnected", attr::EVENT_TYPE))?;
     Ok(Some(AlertView {
-        client_id: client_id.to_owned(),
-        thing_name: get_s(item, attr::THING_NAME).map(str::to_owned),
-        presence,
-        session: session.to_owned(),
-        connected_at: get_u64(item, attr::CONNECTED_AT)?,
-        disconnected_at: get_u64(item, attr::DISCONNECTED_AT)?,
-        reason: get_s(item, attr::DISCONNECT_REASON)
-            .unwrap_or(REASON_UNKNOWN)
-            .to_owned(),
+        client_id: status.client_id,
+        thing_name: status.thing_name,
+        presence: if status.connected {
+            Presence::Connected
+        } else {
+            Presence::Disconnected
+        },
+        session,
+        connected_at: status.connected_at,
+        disconnected_at: status.disconnected_at,
+        reason: status
+            .disconnect_reason
+            .unwrap_or_else(|| REASON_UNKNOWN.to_owned()),
         threshold_ms: get_u64(item, attr::OFFLINE_THRESHOLD)?,
         outage: outage_from(item.get(attr::OUTAGE))?,
         flapping: episode_from(item.get(attr::FLAPPING))?,
@@ -238,21 +240,16 @@ struct Expr {
     set: Vec<String>,
     remove: Vec<String>,
     condition: Vec<String>,
-    names: HashMap<String, String>,
-    values: HashMap<String, AttributeValue>,
+    p: Placeholders,
 }
 
 impl Expr {
     fn name(&mut self, attr: &str) -> String {
-        let placeholder = format!("#{attr}");
-        self.names.insert(placeholder.clone(), attr.to_owned());
-        placeholder
+        self.p.name(attr)
     }
 
     fn value(&mut self, key: &str, value: AttributeValue) -> String {
-        let placeholder = format!(":{key}");
-        self.values.insert(placeholder.clone(), value);
-        placeholder
+        self.p.bind(key, value)
     }
 
     fn set(&mut self, attr: &str, value: AttributeValue) {
@@ -576,8 +573,8 @@ impl Alerter {
             .key(attr::CLIENT_ID, s(client_id))
             .update_expression(expr.update())
             .condition_expression(expr.condition.join(" AND "))
-            .set_expression_attribute_names(Some(expr.names))
-            .set_expression_attribute_values(Some(expr.values))
+            .set_expression_attribute_names(Some(expr.p.names))
+            .set_expression_attribute_values(Some(expr.p.values))
             .send()
             .await;
         let result = split_refusal(result, |e| match e {

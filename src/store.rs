@@ -147,7 +147,7 @@ pub struct Placeholders {
 }
 
 impl Placeholders {
-    fn name(&mut self, attr: &str) -> String {
+    pub(crate) fn name(&mut self, attr: &str) -> String {
         let placeholder = format!("#{attr}");
         self.names.insert(placeholder.clone(), attr.to_owned());
         placeholder
@@ -155,6 +155,13 @@ impl Placeholders {
 
     fn value(&mut self, placeholder: &'static str, value: AttributeValue) -> &'static str {
         self.values.insert(placeholder.to_owned(), value);
+        placeholder
+    }
+
+    /// A value placeholder `:{key}` named at run time.
+    pub(crate) fn bind(&mut self, key: &str, value: AttributeValue) -> String {
+        let placeholder = format!(":{key}");
+        self.values.insert(placeholder.clone(), value);
         placeholder
     }
 }

@@ -61,13 +61,7 @@ pub fn endpoint() -> &'static str {
 /// A client for the local server. One per test: SDK clients hold connections tied to the
 /// runtime that made them, and every `#[tokio::test]` has its own runtime.
 pub fn client() -> Client {
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(endpoint())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("local", "local", None, None, "tests"))
-        .build();
-    Client::from_conf(config)
+    Client::new(&sdk_config())
 }
 
 #[derive(Debug, Clone)]
@@ -195,6 +189,7 @@ pub fn is_null(item: &Item, name: &str) -> bool {
     matches!(item.get(name), Some(AttributeValue::Null(true)))
 }
 
+/// The local server's endpoint, region and dummy credentials, for every service's client.
 fn sdk_config() -> aws_config::SdkConfig {
     aws_config::SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
