@@ -135,14 +135,18 @@ pub enum Outcome {
     Duplicate,
     /// A connect_failed event: logged, never changes the status.
     Recorded,
+    /// Not a lifecycle event: a repair of the status after the broker disagreed with it
+    /// (`presence reconcile`); the row's payload is the broker's answer.
+    Reconciled,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 4] = [
+    pub const ALL: [Outcome; 5] = [
         Outcome::Applied,
         Outcome::Stale,
         Outcome::Duplicate,
         Outcome::Recorded,
+        Outcome::Reconciled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -151,6 +155,7 @@ impl Outcome {
             Outcome::Stale => "stale",
             Outcome::Duplicate => "duplicate",
             Outcome::Recorded => "recorded",
+            Outcome::Reconciled => "reconciled",
         }
     }
 
