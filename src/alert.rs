@@ -8,18 +8,22 @@
 //!
 //! # The rules
 //!
+//! An outage, like everything here, belongs to one *connection* (session and version; see
+//! [`crate::decision`]): a persistent session that reconnects and drops again has a new outage.
+//!
 //! - **Offline.** A disconnection gets one `offline` notice iff it lasted at least the client's
 //!   threshold, measured between event timestamps: `disconnectedAt + threshold <= now` while it
-//!   is still the current status, or `connectedAt(next session) - disconnectedAt >= threshold`
+//!   is still the current status, or `connectedAt(next connection) - disconnectedAt >= threshold`
 //!   once the client is back. The second case covers a return between the threshold and the
 //!   alerter's next pass (or an alerter outage): the outcome depends on the events, not on when
 //!   the alerter happened to run, and the `offline` notice is then followed by `back-online`.
 //! - **Back online.** An outage that got an `offline` notice gets one `back-online` notice once
-//!   the status shows another session: connected, or disconnected again in a session whose
-//!   connect was lost (then the return time is that session's `connectedAt` when known).
+//!   the status shows another connection: connected, or disconnected again in a connection whose
+//!   connect was lost (then the return time is that connection's `connectedAt` when known).
 //! - **Flapping.** An episode starts when the last `window` holds at least `sessions` distinct
-//!   sessions (connected events in the event log, whatever their outcome, so duplicates and
-//!   late copies count once); it gets one `flapping` notice naming the disconnect reasons seen,
+//!   connections (connected events in the event log, whatever their outcome, so duplicates and
+//!   late copies count once; a persistent session that keeps reconnecting counts once per
+//!   connection); it gets one `flapping` notice naming the disconnect reasons seen,
 //!   and ends at the first look that finds fewer. `DUPLICATE_CLIENTID` means two connections
 //!   share the client id and keep taking it from each other, and the notice says so.
 
@@ -55,10 +59,21 @@ impl AlertSettings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outage {
     pub session: String,
+    /// The connection's version; `None` for an outage recorded before outages named their
+    /// connection (it then matches any version of its session).
+    pub version: Option<u64>,
     pub disconnected_at: u64,
     pub reason: String,
     /// When the `offline` notice went out; `None` while pending.
     pub alerted_at: Option<u64>,
+}
+
+impl Outage {
+    /// Whether the outage is the disconnection the status shows: the same connection. An outage
+    /// recorded without a version matches its session at any version.
+    pub fn is_of(&self, view: &AlertView) -> bool {
+        self.session == view.session && (self.version.is_none() || self.version == view.version)
+    }
 }
 
 /// A flapping episode that was notified. Stored on the status item as `flapping`.
@@ -76,7 +91,8 @@ pub struct AlertView {
     pub thing_name: Option<String>,
     pub presence: Presence,
     pub session: String,
-    /// The current session's connect time, when known (carried over to a disconnect).
+    pub version: Option<u64>,
+    /// The current connection's connect time, when known (carried over to a disconnect).
     pub connected_at: Option<u64>,
     /// Set while disconnected.
     pub disconnected_at: Option<u64>,
@@ -87,33 +103,42 @@ pub struct AlertView {
     pub flapping: Option<Episode>,
 }
 
-/// Sessions and disconnect reasons of one client in the flapping window, from its event log.
+/// Connections and disconnect reasons of one client in the flapping window, from its event log.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Activity {
-    /// The first connect time of each distinct session, ascending.
+    /// The first connect time of each distinct connection, ascending.
     pub connects: Vec<u64>,
-    /// Distinct disconnected sessions per reason.
+    /// Distinct disconnected connections per reason.
     pub reasons: BTreeMap<String, u32>,
 }
 
+/// One event-log row as [`Activity::from_rows`] reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActivityRow<'a> {
+    pub event_type: &'a str,
+    pub session: &'a str,
+    pub version: Option<u64>,
+    pub timestamp: u64,
+    pub reason: Option<&'a str>,
+}
+
 impl Activity {
-    /// Tallies event-log rows `(eventType, sessionIdentifier, eventTimestamp, disconnectReason)`
-    /// of the window.
-    pub fn from_rows<'a>(
-        rows: impl IntoIterator<Item = (&'a str, &'a str, u64, Option<&'a str>)>,
-    ) -> Activity {
-        let mut connects: BTreeMap<&str, u64> = BTreeMap::new();
-        let mut disconnects: BTreeMap<&str, &str> = BTreeMap::new();
-        for (event_type, session, timestamp, reason) in rows {
-            match Presence::parse(event_type) {
+    /// Tallies the window's event-log rows, counting each connection (session and version)
+    /// once.
+    pub fn from_rows<'a>(rows: impl IntoIterator<Item = ActivityRow<'a>>) -> Activity {
+        let mut connects: BTreeMap<(&str, Option<u64>), u64> = BTreeMap::new();
+        let mut disconnects: BTreeMap<(&str, Option<u64>), &str> = BTreeMap::new();
+        for row in rows {
+            let connection = (row.session, row.version);
+            match Presence::parse(row.event_type) {
                 Some(Presence::Connected) => {
-                    let first = connects.entry(session).or_insert(timestamp);
-                    *first = (*first).min(timestamp);
+                    let first = connects.entry(connection).or_insert(row.timestamp);
+                    *first = (*first).min(row.timestamp);
                 }
                 Some(Presence::Disconnected) => {
                     disconnects
-                        .entry(session)
-                        .or_insert(reason.unwrap_or(crate::store::REASON_UNKNOWN));
+                        .entry(connection)
+                        .or_insert(row.reason.unwrap_or(crate::store::REASON_UNKNOWN));
                 }
                 None => {}
             }
@@ -139,6 +164,9 @@ pub enum Notice {
     /// Offline for at least the threshold.
     Offline {
         session_identifier: String,
+        /// The connection's version (absent for an outage recorded before versions were kept).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        version_number: Option<u64>,
         disconnected_at: u64,
         disconnect_reason: String,
         threshold_ms: u64,
@@ -150,23 +178,27 @@ pub enum Notice {
     },
     /// Back after an `offline` notice.
     BackOnline {
-        /// The session of the outage (the one the `offline` notice named).
+        /// The connection of the outage (the one the `offline` notice named).
         session_identifier: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        version_number: Option<u64>,
         disconnected_at: u64,
         disconnect_reason: String,
-        /// When the client came back (the next session's connect), if known.
+        /// When the client came back (the next connection's connect), if known.
         back_at: Option<u64>,
         outage_ms: Option<u64>,
         /// Whether the client is connected now (it may have dropped again since).
         connected: bool,
     },
-    /// At least `sessions` sessions within `window_ms`.
+    /// At least `sessions` connections within `window_ms`.
     Flapping {
+        /// Distinct connections (session and version) in the window; the name predates
+        /// persistent sessions and stays for the message format's sake.
         sessions: u32,
         window_ms: u64,
         first_connect_at: u64,
         last_connect_at: u64,
-        /// Distinct disconnected sessions per reason, in the window.
+        /// Distinct disconnected connections per reason, in the window.
         disconnect_reasons: BTreeMap<String, u32>,
         /// A plain-language cause, when the reasons tell one.
         diagnosis: Option<String>,
@@ -186,11 +218,22 @@ impl Notice {
     pub fn alert_id(&self, client_id: &str) -> String {
         match self {
             Notice::Offline {
-                session_identifier, ..
+                session_identifier,
+                version_number,
+                ..
             }
             | Notice::BackOnline {
-                session_identifier, ..
-            } => format!("{}/{client_id}/{session_identifier}", self.kind()),
+                session_identifier,
+                version_number,
+                ..
+            } => match version_number {
+                Some(version) => format!(
+                    "{}/{client_id}/{}",
+                    self.kind(),
+                    crate::store::connection_id(session_identifier, *version)
+                ),
+                None => format!("{}/{client_id}/{session_identifier}", self.kind()),
+            },
             Notice::Flapping {
                 first_connect_at, ..
             } => format!("flapping/{client_id}/{first_connect_at}"),
@@ -242,7 +285,7 @@ impl Notice {
                     ""
                 };
                 format!(
-                    "[flapping] {client_id}: {sessions} sessions in {} ({top}{hint})",
+                    "[flapping] {client_id}: {sessions} connections in {} ({top}{hint})",
                     duration(*window_ms)
                 )
             }
@@ -388,16 +431,15 @@ pub fn plan(
     let mut due: Option<u64> = None;
 
     // 1. A tracked outage that is not the current status has ended: the client came back
-    //    (connected, or in another session since).
-    if let Some(o) =
-        outage.take_if(|o| view.presence == Presence::Connected || o.session != view.session)
-    {
+    //    (connected, or in another connection since).
+    if let Some(o) = outage.take_if(|o| view.presence == Presence::Connected || !o.is_of(view)) {
         let back_at = view.connected_at.filter(|&at| at >= o.disconnected_at);
         let outage_ms = back_at.map(|at| at - o.disconnected_at);
         let long_enough = outage_ms.is_some_and(|ms| ms >= threshold);
         if o.alerted_at.is_none() && long_enough {
             notices.push(Notice::Offline {
                 session_identifier: o.session.clone(),
+                version_number: o.version,
                 disconnected_at: o.disconnected_at,
                 disconnect_reason: o.reason.clone(),
                 threshold_ms: threshold,
@@ -408,6 +450,7 @@ pub fn plan(
         if o.alerted_at.is_some() || long_enough {
             notices.push(Notice::BackOnline {
                 session_identifier: o.session,
+                version_number: o.version,
                 disconnected_at: o.disconnected_at,
                 disconnect_reason: o.reason,
                 back_at,
@@ -423,6 +466,7 @@ pub fn plan(
         let disconnected_at = view.disconnected_at.unwrap_or_default();
         let current = outage.get_or_insert_with(|| Outage {
             session: view.session.clone(),
+            version: view.version,
             disconnected_at,
             reason: view.reason.clone(),
             alerted_at: None,
@@ -434,6 +478,7 @@ pub fn plan(
             if now >= due_at {
                 notices.push(Notice::Offline {
                     session_identifier: current.session.clone(),
+                    version_number: current.version,
                     disconnected_at: current.disconnected_at,
                     disconnect_reason: current.reason.clone(),
                     threshold_ms: threshold,
@@ -517,6 +562,7 @@ mod tests {
             thing_name: None,
             presence: Presence::Disconnected,
             session: session.into(),
+            version: Some(1),
             connected_at: Some(at - MIN),
             disconnected_at: Some(at),
             reason: "CONNECTION_LOST".into(),
@@ -540,6 +586,7 @@ mod tests {
     fn pending(session: &str, at: u64) -> Outage {
         Outage {
             session: session.into(),
+            version: Some(1),
             disconnected_at: at,
             reason: "CONNECTION_LOST".into(),
             alerted_at: None,
@@ -664,6 +711,7 @@ mod tests {
             p.notices,
             [Notice::BackOnline {
                 session_identifier: "s1".into(),
+                version_number: Some(1),
                 disconnected_at: T0,
                 disconnect_reason: "CONNECTION_LOST".into(),
                 back_at: Some(T0 + 12 * MIN),
@@ -806,18 +854,125 @@ mod tests {
         assert_eq!((p.flapping, p.next), (None, Next::Never));
     }
 
+    fn row<'a>(
+        (event_type, session, version, timestamp, reason): (
+            &'a str,
+            &'a str,
+            Option<u64>,
+            u64,
+            Option<&'a str>,
+        ),
+    ) -> ActivityRow<'a> {
+        ActivityRow {
+            event_type,
+            session,
+            version,
+            timestamp,
+            reason,
+        }
+    }
+
+    #[test]
+    fn activity_counts_each_connection_of_a_persistent_session() {
+        // One persistent session "p" reconnecting three times: three connections, three
+        // disconnects, even though the session never changes.
+        let rows = [
+            ("connected", "p", Some(7), 10, None),
+            ("disconnected", "p", Some(7), 20, Some("CONNECTION_LOST")),
+            ("connected", "p", Some(8), 25, None),
+            ("disconnected", "p", Some(8), 30, Some("CONNECTION_LOST")),
+            ("connected", "p", Some(9), 35, None),
+            ("connected", "p", Some(9), 36, None), // a duplicate copy
+            (
+                "disconnected",
+                "p",
+                Some(9),
+                40,
+                Some("MQTT_KEEP_ALIVE_TIMEOUT"),
+            ),
+        ];
+        let a = Activity::from_rows(rows.map(row));
+        assert_eq!(a.connects, [10, 25, 35]);
+        assert_eq!(
+            a.reasons,
+            BTreeMap::from([
+                ("CONNECTION_LOST".to_owned(), 2),
+                ("MQTT_KEEP_ALIVE_TIMEOUT".to_owned(), 1)
+            ])
+        );
+    }
+
+    /// A persistent session that drops, comes back and drops again (same session, higher
+    /// version) has two outages: the second is not mistaken for the first, already alerted.
+    #[test]
+    fn a_resumed_session_dropping_again_is_a_new_outage() {
+        let first = alerted("p", T0);
+        // Back in the same session at version 2, then gone again at T0 + 20 min.
+        let view = AlertView {
+            version: Some(2),
+            connected_at: Some(T0 + 12 * MIN),
+            outage: Some(first.clone()),
+            ..disconnected("p", T0 + 20 * MIN)
+        };
+        let p = plan(&view, None, &settings(), T0 + 20 * MIN + 1);
+        assert_eq!(kinds(&p), ["back-online"]);
+        assert!(matches!(
+            &p.notices[0],
+            Notice::BackOnline { version_number: Some(1), back_at: Some(at), .. } if *at == T0 + 12 * MIN
+        ));
+        let tracked = p.outage.expect("the new disconnection is tracked");
+        assert_eq!((tracked.version, tracked.alerted_at), (Some(2), None));
+        assert_eq!(tracked.disconnected_at, T0 + 20 * MIN);
+        assert_eq!(p.next, Next::At(T0 + 25 * MIN));
+        // Its own offline notice comes at its own threshold, with its own id.
+        let view = AlertView {
+            outage: Some(tracked),
+            ..view
+        };
+        let due = plan(&view, None, &settings(), T0 + 25 * MIN);
+        assert_eq!(kinds(&due), ["offline"]);
+        assert_eq!(due.notices[0].alert_id("dev-1"), "offline/dev-1/p#2");
+        // The same connection still disconnected: the first outage's alert stands (no repeat).
+        let same = AlertView {
+            version: Some(1),
+            outage: Some(first),
+            ..disconnected("p", T0)
+        };
+        assert!(plan(&same, None, &settings(), T0 + 30 * MIN)
+            .notices
+            .is_empty());
+    }
+
+    /// Outages recorded before versions were kept still close and alert as before.
+    #[test]
+    fn an_outage_without_a_version_matches_its_session() {
+        let legacy = Outage {
+            version: None,
+            ..pending("s1", T0)
+        };
+        let view = AlertView {
+            version: Some(9),
+            outage: Some(legacy.clone()),
+            ..disconnected("s1", T0)
+        };
+        let p = plan(&view, None, &settings(), T0 + 5 * MIN);
+        assert_eq!(kinds(&p), ["offline"]);
+        assert_eq!(p.notices[0].alert_id("dev-1"), "offline/dev-1/s1");
+        assert_eq!(p.outage.unwrap().version, None);
+    }
+
     #[test]
     fn activity_counts_distinct_sessions_once() {
         let rows = [
-            ("connected", "a", 10, None),
-            ("connected", "a", 12, None), // a late duplicate copy
-            ("disconnected", "a", 20, Some("DUPLICATE_CLIENTID")),
-            ("disconnected", "a", 21, Some("DUPLICATE_CLIENTID")),
-            ("connect_failed", "x", 22, None),
-            ("connected", "b", 15, None),
-            ("disconnected", "b", 30, None),
+            ("connected", "a", Some(1), 10, None),
+            ("connected", "a", Some(1), 12, None), // a late duplicate copy
+            ("disconnected", "a", Some(1), 20, Some("DUPLICATE_CLIENTID")),
+            ("disconnected", "a", Some(1), 21, Some("DUPLICATE_CLIENTID")),
+            ("connect_failed", "x", None, 22, None),
+            ("connected", "b", Some(4), 15, None),
+            ("disconnected", "b", Some(4), 30, None),
         ];
-        let a = Activity::from_rows(rows);
+        let a = Activity::from_rows(rows.map(row));
         assert_eq!(a.connects, [10, 15]);
         assert_eq!(
             a.reasons,
@@ -832,6 +987,7 @@ mod tests {
     fn messages_carry_the_notice_fields_and_a_stable_id() {
         let notice = Notice::BackOnline {
             session_identifier: "s1".into(),
+            version_number: None,
             disconnected_at: T0,
             disconnect_reason: "CONNECTION_LOST".into(),
             back_at: None,
@@ -866,6 +1022,7 @@ mod tests {
         let long_id = "ü".repeat(40) + "\n" + &"x".repeat(128);
         let offline = Notice::Offline {
             session_identifier: "s".into(),
+            version_number: None,
             disconnected_at: T0,
             disconnect_reason: "CONNECTION_LOST".into(),
             threshold_ms: 5 * MIN,
@@ -874,6 +1031,7 @@ mod tests {
         };
         let back_online = Notice::BackOnline {
             session_identifier: "s".into(),
+            version_number: None,
             disconnected_at: T0,
             disconnect_reason: "SERVER_INITIATED_DISCONNECT".into(),
             back_at: Some(T0 + 12 * MIN + 3000),

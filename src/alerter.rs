@@ -45,7 +45,8 @@ use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use crate::alert::{
-    plan, Activity, AlertSettings, AlertView, Episode, Message, Next, Notice, Outage, Plan,
+    plan, Activity, ActivityRow, AlertSettings, AlertView, Episode, Message, Next, Notice, Outage,
+    Plan,
 };
 use crate::event::Presence;
 use crate::read::{ReadError, Status};
@@ -167,6 +168,7 @@ fn outage_from(value: Option<&AttributeValue>) -> Result<Option<Outage>, String>
         session: get_s(map, attr::SESSION)
             .ok_or_else(|| field(attr::SESSION))?
             .to_owned(),
+        version: get_u64(map, attr::VERSION)?,
         disconnected_at: get_u64(map, attr::DISCONNECTED_AT)?
             .ok_or_else(|| field(attr::DISCONNECTED_AT))?,
         reason: get_s(map, attr::DISCONNECT_REASON)
@@ -182,6 +184,9 @@ fn outage_value(o: &Outage) -> AttributeValue {
         (attr::DISCONNECTED_AT.to_owned(), n(o.disconnected_at)),
         (attr::DISCONNECT_REASON.to_owned(), s(&o.reason)),
     ]);
+    if let Some(version) = o.version {
+        map.insert(attr::VERSION.to_owned(), n(version));
+    }
     if let Some(at) = o.alerted_at {
         map.insert(attr::ALERTED_AT.to_owned(), n(at));
     }
@@ -223,6 +228,7 @@ pub fn alert_view(item: &Item) -> Result<Option<AlertView>, String> {
             Presence::Disconnected
         },
         session,
+        version: status.version_number,
         connected_at: status.connected_at,
         disconnected_at: status.disconnected_at,
         reason: status
@@ -538,7 +544,7 @@ impl Alerter {
         }
     }
 
-    /// The client's sessions in the flapping window, from the event log.
+    /// The client's connections in the flapping window, from the event log.
     async fn activity(&self, client_id: &str, now: u64) -> Result<Activity, AlertError> {
         let since = now.saturating_sub(self.settings.flapping_window_ms);
         let entries = self
@@ -549,13 +555,12 @@ impl Alerter {
                 client_id: client_id.to_owned(),
                 source: Box::new(source),
             })?;
-        Ok(Activity::from_rows(entries.iter().map(|e| {
-            (
-                e.event_type.as_str(),
-                e.session_identifier.as_str(),
-                e.event_timestamp,
-                e.disconnect_reason.as_deref(),
-            )
+        Ok(Activity::from_rows(entries.iter().map(|e| ActivityRow {
+            event_type: &e.event_type,
+            session: &e.session_identifier,
+            version: e.version_number,
+            timestamp: e.event_timestamp,
+            reason: e.disconnect_reason.as_deref(),
         })))
     }
 

@@ -4,24 +4,39 @@
 //! the same rule as a DynamoDB `ConditionExpression`, so that concurrent invocations are safe
 //! without a read; the differential test (`tests/differential.rs`) checks that the two agree.
 //!
+//! The unit of ordering is the *connection*: the pair (`sessionIdentifier`, `versionNumber`).
+//! A connection's connected and disconnected events carry the same version, and an MQTT
+//! persistent session (MQTT 3.1.1 `cleanSession=0`, or an MQTT 5 session expiry above 0) outlives
+//! its connection: a client that reconnects within the session expiry resumes the *same* session
+//! with a new, higher version (AWS IoT developer guide, "Lifecycle events": the session
+//! identifier "exists for the life of the session"; the version resets only after the client has
+//! been disconnected longer than the session's expiry). A session is therefore not a connection.
+//!
 //! For a connected/disconnected event E and the client's current status I (W = the timestamp
 //! window, `TIMESTAMP_WINDOW_MS`):
 //!
 //! 1. No item: apply.
-//! 2. Same session: apply only if I is connected and E is disconnected (the session ended).
-//!    E of the same type as I is a duplicate; anything else (a connected event arriving after its
-//!    own session's disconnect) is stale.
-//! 3. Different session: if `E.timestamp > I.timestamp + W`, apply (clearly newer; this is what
-//!    survives a `versionNumber` reset after ~1 h offline). If `E.timestamp < I.timestamp - W`,
-//!    stale. Otherwise, inside the window where timestamps are too approximate to order, apply
-//!    iff `E.version > I.version`.
+//! 2. Timestamps more than W apart: the later one wins, whatever the session and version
+//!    (`E.timestamp > I.timestamp + W` applies, `E.timestamp < I.timestamp - W` is stale). This
+//!    is what survives a `versionNumber` reset after a session has expired.
+//! 3. Inside W, the same connection (same session and same version): the disconnect beats the
+//!    connect (the connection ended); the same type is a duplicate; a connect after its own
+//!    connection's disconnect is stale.
+//! 4. Inside W, another connection (another session, or the same session at another version):
+//!    the higher version applies; otherwise E is stale.
 //!
-//! Why not timestamps alone (the rule in seed 000: keep the latest timestamp)? AWS timestamps
-//! are approximate (documented as ±2 minutes), so when a new connection knocks off an old one
-//! (`DUPLICATE_CLIENTID`) the old session's disconnect may carry a *later* timestamp than the new
-//! session's connect, and a timestamp rule would show the device offline while it is online.
-//! Why not versions alone? They reset to 0 after about an hour offline, so a fresh session would
-//! look older than the one before it forever.
+//! For clean sessions (one connection each), with timestamps inside their documented accuracy,
+//! this gives the same answers as a rule keyed on the session alone: the two events of one
+//! connection are never more than W apart in the wrong direction when each timestamp is off by
+//! at most W/2, and a duplicate carries its original's timestamp.
+//!
+//! Why not timestamps alone (keep the latest timestamp)? AWS timestamps are approximate
+//! (documented as ±2 minutes), so when a new connection knocks off an old one
+//! (`DUPLICATE_CLIENTID`) the old connection's disconnect may carry a *later* timestamp than the
+//! new connection's connect, and a timestamp rule would show the device offline while it is
+//! online. Why not versions alone? They reset to 0 after the client has been offline longer than
+//! its session expiry (about an hour for clean sessions), so a fresh connection would look older
+//! than the one before it forever.
 
 use crate::event::Presence;
 
@@ -33,6 +48,13 @@ pub struct Observed<'a> {
     pub version: u64,
     /// Epoch milliseconds.
     pub timestamp: u64,
+}
+
+impl Observed<'_> {
+    /// One connection's events share the session and the version (see the module docs).
+    pub fn same_connection(&self, other: &Observed<'_>) -> bool {
+        self.session == other.session && self.version == other.version
+    }
 }
 
 /// The timestamp window W in milliseconds: how far apart two events' timestamps must be before
@@ -68,19 +90,19 @@ pub enum Decision {
 pub enum Rule {
     /// 1: the client has no status item yet.
     NoItem,
-    /// 2: same session, the status is connected and the event ends that session.
-    SessionEnded,
-    /// 2: same session, same type.
-    SameSessionSameType,
-    /// 2: same session, a connected event after the session's disconnect.
-    SessionAlreadyEnded,
-    /// 3: different session, event newer by more than W.
+    /// 2: the event is newer by more than W.
     NewerByTimestamp,
-    /// 3: different session, event older by more than W.
+    /// 2: the event is older by more than W.
     OlderByTimestamp,
-    /// 3: different session, within W, higher version.
+    /// 3: within W, same connection; the status is connected and the event ends it.
+    ConnectionEnded,
+    /// 3: within W, same connection, same type.
+    SameConnectionSameType,
+    /// 3: within W, same connection; a connected event after the connection's disconnect.
+    ConnectionAlreadyEnded,
+    /// 4: within W, another connection with a higher version.
     HigherVersion,
-    /// 3: different session, within W, version not higher.
+    /// 4: within W, another connection whose version is not higher.
     NotHigherVersion,
 }
 
@@ -98,13 +120,6 @@ pub fn decide(current: Option<&Observed<'_>>, event: &Observed<'_>, window: Wind
     let Some(item) = current else {
         return verdict(Apply, NoItem);
     };
-    if item.session == event.session {
-        return match (item.presence, event.presence) {
-            (Presence::Connected, Presence::Disconnected) => verdict(Apply, SessionEnded),
-            (a, b) if a == b => verdict(Duplicate, SameSessionSameType),
-            _ => verdict(Stale, SessionAlreadyEnded),
-        };
-    }
     // i128: no overflow whatever the window and timestamps.
     let (e, i, w) = (
         i128::from(event.timestamp),
@@ -112,10 +127,19 @@ pub fn decide(current: Option<&Observed<'_>>, event: &Observed<'_>, window: Wind
         i128::from(window.ms()),
     );
     if e > i + w {
-        verdict(Apply, NewerByTimestamp)
-    } else if e < i - w {
-        verdict(Stale, OlderByTimestamp)
-    } else if event.version > item.version {
+        return verdict(Apply, NewerByTimestamp);
+    }
+    if e < i - w {
+        return verdict(Stale, OlderByTimestamp);
+    }
+    if item.same_connection(event) {
+        return match (item.presence, event.presence) {
+            (Presence::Connected, Presence::Disconnected) => verdict(Apply, ConnectionEnded),
+            (a, b) if a == b => verdict(Duplicate, SameConnectionSameType),
+            _ => verdict(Stale, ConnectionAlreadyEnded),
+        };
+    }
+    if event.version > item.version {
         verdict(Apply, HigherVersion)
     } else {
         verdict(Stale, NotHigherVersion)
@@ -204,71 +228,110 @@ mod tests {
     }
 
     #[test]
-    fn row2_same_session() {
-        // Every combination of presence, with timestamps and versions that would say otherwise.
-        let i = |p| Some(obs("s", p, 5, T));
-        check(
-            i(C),
-            obs("s", D, 5, T - 10 * W.0),
-            Apply,
-            Rule::SessionEnded,
-        );
-        check(
-            i(C),
-            obs("s", C, 5, T),
-            Duplicate,
-            Rule::SameSessionSameType,
-        );
-        check(
-            i(C),
-            obs("s", C, 99, T + 10 * W.0),
-            Duplicate,
-            Rule::SameSessionSameType,
-        );
-        check(
-            i(D),
-            obs("s", D, 5, T),
-            Duplicate,
-            Rule::SameSessionSameType,
-        );
-        check(
-            i(D),
-            obs("s", C, 5, T + 10 * W.0),
-            Stale,
-            Rule::SessionAlreadyEnded,
-        );
+    fn row2_outside_the_window_timestamps_decide() {
+        // Whatever the sessions, versions and types: same connection, same session at another
+        // version (a resumed persistent session), another session, a reset version.
+        for (es, ev) in [("s", 50), ("s", 51), ("s", 0), ("new", 0), ("new", 51)] {
+            for (ip, ep) in [(C, C), (C, D), (D, C), (D, D)] {
+                let item = Some(obs("s", ip, 50, T));
+                check(
+                    item,
+                    obs(es, ep, ev, T + W.0 + 1),
+                    Apply,
+                    Rule::NewerByTimestamp,
+                );
+                check(
+                    item,
+                    obs(es, ep, ev, T - W.0 - 1),
+                    Stale,
+                    Rule::OlderByTimestamp,
+                );
+            }
+        }
     }
 
     #[test]
-    fn row3_outside_the_window_timestamps_decide() {
-        for (ip, ep) in [(C, C), (C, D), (D, C), (D, D)] {
-            let item = Some(obs("old", ip, 50, T));
-            // Just past +W: newer, even with a reset version.
+    fn row3_inside_the_window_the_same_connection() {
+        // Every combination of presence, at the window's edges and inside it.
+        for ts in [T - W.0, T - 1, T, T + 1, T + W.0] {
+            let i = |p| Some(obs("s", p, 5, T));
+            check(i(C), obs("s", D, 5, ts), Apply, Rule::ConnectionEnded);
             check(
-                item,
-                obs("new", ep, 0, T + W.0 + 1),
-                Apply,
-                Rule::NewerByTimestamp,
+                i(C),
+                obs("s", C, 5, ts),
+                Duplicate,
+                Rule::SameConnectionSameType,
             );
-            // Just past -W: older, even with a higher version.
             check(
-                item,
-                obs("new", ep, 51, T - W.0 - 1),
+                i(D),
+                obs("s", D, 5, ts),
+                Duplicate,
+                Rule::SameConnectionSameType,
+            );
+            check(
+                i(D),
+                obs("s", C, 5, ts),
                 Stale,
-                Rule::OlderByTimestamp,
+                Rule::ConnectionAlreadyEnded,
             );
         }
     }
 
     #[test]
-    fn row3_inside_the_window_versions_decide() {
-        let item = Some(obs("old", C, 50, T));
+    fn row4_inside_the_window_another_connection_versions_decide() {
         for ts in [T - W.0, T - 1, T, T + 1, T + W.0] {
-            // Exactly ±W is still inside the window.
-            check(item, obs("new", C, 51, ts), Apply, Rule::HigherVersion);
-            check(item, obs("new", D, 51, ts), Apply, Rule::HigherVersion);
+            for session in ["s", "new"] {
+                for ip in [C, D] {
+                    let item = Some(obs("s", ip, 50, T));
+                    check(item, obs(session, C, 51, ts), Apply, Rule::HigherVersion);
+                    check(item, obs(session, D, 51, ts), Apply, Rule::HigherVersion);
+                    check(item, obs(session, D, 49, ts), Stale, Rule::NotHigherVersion);
+                    check(item, obs(session, C, 49, ts), Stale, Rule::NotHigherVersion);
+                }
+            }
+            // Another session at the same version is another connection, and not newer.
+            let item = Some(obs("s", C, 50, T));
             check(item, obs("new", C, 50, ts), Stale, Rule::NotHigherVersion);
-            check(item, obs("new", D, 49, ts), Stale, Rule::NotHigherVersion);
+            check(item, obs("new", D, 50, ts), Stale, Rule::NotHigherVersion);
+        }
+    }
+
+    /// The bug this rule fixes: a persistent session resumed by a reconnect (same session, higher
+    /// version) after its disconnect, delivered in every order.
+    #[test]
+    fn a_resumed_persistent_session_ends_on_its_last_event() {
+        let events = [
+            obs("s", C, 7, T),
+            obs("s", D, 7, T + 30_000),
+            obs("s", C, 8, T + 45_000),
+            obs("s", D, 8, T + 400_000),
+            obs("s", C, 9, T + 410_000),
+        ];
+        // After each prefix of the history its last event is the truth: every order of every
+        // prefix must end on it.
+        for len in 1..=events.len() {
+            let truth = events[len - 1];
+            let mut order: Vec<usize> = (0..len).collect();
+            permutations(&mut order, 0, &mut |order| {
+                let mut status: Option<Observed<'_>> = None;
+                for &k in order {
+                    if decide(status.as_ref(), &events[k], W).decision == Apply {
+                        status = Some(events[k]);
+                    }
+                }
+                assert_eq!(status, Some(truth), "delivery order {order:?}");
+            });
+        }
+    }
+
+    fn permutations(items: &mut [usize], k: usize, visit: &mut impl FnMut(&[usize])) {
+        if k == items.len() {
+            return visit(items);
+        }
+        for i in k..items.len() {
+            items.swap(k, i);
+            permutations(items, k + 1, visit);
+            items.swap(k, i);
         }
     }
 

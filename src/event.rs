@@ -285,9 +285,12 @@ impl LifecycleEvent {
     /// The event's key in the event table: `{timestamp:013}#{eventType}#{sessionIdentifier}`.
     ///
     /// Deterministic, so a redelivered event (Lambda retry, AWS duplicate) lands on the same row;
-    /// it starts with the zero-padded timestamp, so a key range is a time range. A session has at
-    /// most one connected and one disconnected event, so type and session make it unique; for
-    /// connect_failed the session identifier is per attempt.
+    /// it starts with the zero-padded timestamp, so a key range is a time range. A connection has
+    /// one connected and one disconnected event; a persistent session has several connections,
+    /// but they follow one another, so their events of one type never share a millisecond, and
+    /// timestamp, type and session make the key unique without the version. (Adding the version
+    /// would change the key of events already stored, and a redelivery of one of them across an
+    /// upgrade would get a second row.) For connect_failed the session identifier is per attempt.
     pub fn event_key(&self) -> String {
         event_key(self.timestamp, self.event_type, &self.session_identifier)
     }

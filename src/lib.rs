@@ -4,7 +4,8 @@
 //! # Layout
 //!
 //! - [`event`]: lifecycle event payloads, parsed and validated; event keys.
-//! - [`decision`]: the ordering rule (pure; the single source of truth) and outcomes.
+//! - [`decision`]: the ordering rule over connections (session and version; pure; the single
+//!   source of truth) and outcomes.
 //! - [`store`]: DynamoDB requests: the conditional status update whose condition mirrors the
 //!   rule, and the idempotent event-log append; the table contract's attribute names.
 //! - [`config`]: environment configuration, read once at cold start, and the SDK client.

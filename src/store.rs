@@ -44,8 +44,10 @@ pub mod attr {
     pub const LAST_EVENT_KEY: &str = "lastEventKey";
     /// Partition key of the status index: `connected#NN` or `disconnected#NN`.
     pub const STATUS_SHARD: &str = "statusShard";
-    /// `{sessionIdentifier: {connectedAt, ipAddress?}}` for the last connected event seen; lets a
-    /// disconnect carry over its own session's connect details and nobody else's.
+    /// `{"{sessionIdentifier}#{versionNumber}": {connectedAt, ipAddress?}}` for the last
+    /// connected event applied: lets a disconnect carry over its own *connection's* connect
+    /// details and nobody else's (a persistent session has several connections; see
+    /// [`crate::store::connection_id`]). The name predates persistent sessions.
     pub const CONNECTED_SESSION: &str = "connectedSession";
 
     /// Every attribute the status update writes besides the key: what `rebuild --reset`
@@ -138,6 +140,13 @@ pub fn status_shard(client_id: &str, presence: Presence) -> String {
     format!("{}#{:02}", presence.as_str(), shard_of(client_id))
 }
 
+/// The key of a connection in `connectedSession`: session and version, the pair that identifies
+/// one connection (see [`crate::decision`]). The version comes last and is numeric, so the key is
+/// unambiguous whatever the session identifier holds.
+pub fn connection_id(session: &str, version: u64) -> String {
+    format!("{session}#{version}")
+}
+
 /// Placeholders of an expression. Every attribute name goes through `#name` placeholders, so
 /// reserved words never bite.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -192,19 +201,23 @@ pub fn status_condition(p: &mut Placeholders, event: &Observed<'_>, window: Wind
 
     // Rule 1: no status yet. An item without a session (e.g. settings written before any
     // event) counts as no status, as in `decide`, which sees `None` for it.
-    let mut condition = format!("attribute_not_exists({session})");
-    // Rule 2: same session; only a disconnect of a connected session applies. (A connected
-    // event never passes rule 2, so its clause is left out rather than made always false.)
+    // Rule 2: newer by more than W applies (older by more than W is stale: it fails every
+    // clause, since the rows below need `I.ts >= E.ts - W`, which rule 2's clause excludes).
+    let mut condition = format!("attribute_not_exists({session}) OR {ts} < {ts_minus_w}");
+    // Rule 4: inside W, a higher version applies. A lower-or-equal stored version never
+    // belongs to another connection *and* lets the event apply, so `I.version < E.version`
+    // needs no session test: an equal version is either the same connection (rule 3) or stale.
+    let mut inside = format!("{version} < {v}");
+    // Rule 3: inside W, the same connection; only a disconnect of a connected connection
+    // applies. (A connected event never passes rule 3, so its clause is left out rather than
+    // made always false.)
     if event.presence == Presence::Disconnected {
         let connected = p.value(":connectedType", s(Presence::Connected.as_str()));
-        condition.push_str(&format!(
-            " OR ({session} = {sid} AND {event_type} = {connected})"
+        inside.push_str(&format!(
+            " OR ({session} = {sid} AND {version} = {v} AND {event_type} = {connected})"
         ));
     }
-    // Rule 3: different session; newer by more than W, or within W with a higher version.
-    condition.push_str(&format!(
-        " OR ({session} <> {sid} AND ({ts} < {ts_minus_w} OR ({ts} <= {ts_plus_w} AND {version} < {v})))"
-    ));
+    condition.push_str(&format!(" OR ({ts} <= {ts_plus_w} AND ({inside}))"));
     condition
 }
 
@@ -279,8 +292,10 @@ pub fn status_update(
                 }
                 None => remove.push(p.name(attr::IP_ADDRESS)),
             }
-            let session_map =
-                HashMap::from([(event.session_identifier.clone(), AttributeValue::M(details))]);
+            let session_map = HashMap::from([(
+                connection_id(&event.session_identifier, observed.version),
+                AttributeValue::M(details),
+            )]);
             let v = p.value(":connectedSession", AttributeValue::M(session_map));
             assign(&mut p, attr::CONNECTED_SESSION, v);
             if event.thing_name.is_none() {
@@ -305,15 +320,18 @@ pub fn status_update(
                 }
                 None => remove.push(p.name(attr::CLIENT_INITIATED)),
             }
-            // Carry over this session's connect time and address if its connected event was
-            // seen; otherwise they are unknown (NULL), never another session's values.
+            // Carry over this connection's connect time and address if its connected event was
+            // applied; otherwise they are unknown (NULL), never another connection's values
+            // (not even those of an earlier connection of the same persistent session).
             let unknown = p.value(":unknown", AttributeValue::Null(true));
             let map = p.name(attr::CONNECTED_SESSION);
-            p.names
-                .insert("#thisSession".to_owned(), event.session_identifier.clone());
+            p.names.insert(
+                "#thisConnection".to_owned(),
+                connection_id(&event.session_identifier, observed.version),
+            );
             for field in [attr::CONNECTED_AT, attr::IP_ADDRESS] {
                 let field_name = p.name(field);
-                let value = format!("if_not_exists({map}.#thisSession.{field_name}, {unknown})");
+                let value = format!("if_not_exists({map}.#thisConnection.{field_name}, {unknown})");
                 assign(&mut p, field, &value);
             }
         }

@@ -1,5 +1,6 @@
-//! The alert rule over random histories: a client's sessions and outages, the status changes
-//! they make, and the alert index as the handler and the alerter move the client in and out of
+//! The alert rule over random histories: a client's connections and outages (clean sessions,
+//! and persistent sessions resumed by a reconnect, where several connections share one session),
+//! the status changes they make, and the alert index as the handler and the alerter move the client in and out of
 //! it, with one pass a minute. Whatever the timing, every outage of at least the threshold gets
 //! exactly one `offline` notice, shorter ones none, and each alerted outage one `back-online`
 //! notice once the client is back.
@@ -11,12 +12,20 @@ use proptest::prelude::*;
 const MIN: u64 = 60_000;
 const T0: u64 = 1_790_000_000_000;
 
-/// One session: connected at `connect`, disconnected `online` ms later, then offline for
-/// `offline` ms (the last session's outage may still be going on at the end).
+/// One connection: connected at `connect`, disconnected `online` ms later, then offline for
+/// `offline` ms (the last connection's outage may still be going on at the end). `resume`: it
+/// resumes the previous connection's persistent session (same session, next version).
 #[derive(Debug, Clone)]
 struct Session {
     online: u64,
     offline: u64,
+    resume: bool,
+}
+
+/// Connection `i`'s session: that of the last connection at or before it that did not resume.
+fn session_of(sessions: &[Session], i: usize) -> String {
+    let start = (1..=i).rev().find(|&k| !sessions[k].resume).unwrap_or(0);
+    format!("s{start}")
 }
 
 fn outage_around(threshold: u64) -> impl Strategy<Value = u64> {
@@ -35,8 +44,13 @@ fn scenario() -> impl Strategy<Value = (u64, u64, Vec<Session>)> {
         .prop_map(|minutes| minutes * MIN)
         .prop_flat_map(|threshold| {
             // Sessions last at least a minute and a millisecond, so every one is seen by a pass.
-            let session = (MIN + 1..30 * MIN, outage_around(threshold))
-                .prop_map(|(online, offline)| Session { online, offline });
+            let session = (MIN + 1..30 * MIN, outage_around(threshold), any::<bool>()).prop_map(
+                |(online, offline, resume)| Session {
+                    online,
+                    offline,
+                    resume,
+                },
+            );
             (
                 Just(threshold),
                 0..MIN,
@@ -46,18 +60,23 @@ fn scenario() -> impl Strategy<Value = (u64, u64, Vec<Session>)> {
 }
 
 /// The status at `t`: the last event at or before it.
-fn view_at(times: &[(u64, u64)], t: u64, threshold: u64) -> Option<(AlertView, u64)> {
+fn view_at(
+    sessions: &[Session],
+    times: &[(u64, u64)],
+    t: u64,
+    threshold: u64,
+) -> Option<(AlertView, u64)> {
     let (i, &(connect, disconnect)) = times
         .iter()
         .enumerate()
         .rev()
         .find(|(_, (connect, _))| *connect <= t)?;
-    let session = format!("s{i}");
     let mut view = AlertView {
         client_id: "dev".into(),
         thing_name: None,
         presence: Presence::Connected,
-        session,
+        session: session_of(sessions, i),
+        version: Some(i as u64),
         connected_at: Some(connect),
         disconnected_at: None,
         reason: "NONE".into(),
@@ -105,7 +124,7 @@ proptest! {
 
         let mut pass = T0 + phase;
         while pass <= end {
-            let Some((mut view, changed_at)) = view_at(&times, pass, threshold) else {
+            let Some((mut view, changed_at)) = view_at(&sessions, &times, pass, threshold) else {
                 pass += MIN;
                 continue;
             };
@@ -138,7 +157,7 @@ proptest! {
         }
 
         for (i, s) in sessions.iter().enumerate() {
-            let session = format!("s{i}");
+            let (session, version) = (session_of(&sessions, i), Some(i as u64));
             let last = i + 1 == sessions.len();
             let long = if last {
                 end - times[i].1 >= threshold
@@ -147,11 +166,11 @@ proptest! {
             };
             let offline: Vec<&Notice> = notices
                 .iter()
-                .filter(|n| matches!(n, Notice::Offline { session_identifier, .. } if *session_identifier == session))
+                .filter(|n| matches!(n, Notice::Offline { session_identifier, version_number, .. } if *session_identifier == session && *version_number == version))
                 .collect();
             let back: Vec<&Notice> = notices
                 .iter()
-                .filter(|n| matches!(n, Notice::BackOnline { session_identifier, .. } if *session_identifier == session))
+                .filter(|n| matches!(n, Notice::BackOnline { session_identifier, version_number, .. } if *session_identifier == session && *version_number == version))
                 .collect();
             prop_assert_eq!(offline.len(), usize::from(long), "session {} offline {} ms, threshold {}: {:?}", i, s.offline, threshold, notices);
             if let Some(Notice::Offline { offline_for_ms, disconnected_at, .. }) = offline.first() {

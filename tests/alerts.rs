@@ -24,7 +24,9 @@ struct Fixture {
     store: Store,
     alerter: Alerter,
     sink: AlertSink,
-    version: std::sync::atomic::AtomicU64,
+    /// The version of each session's current connection; a connect starts a new connection.
+    versions: std::sync::Mutex<BTreeMap<String, u64>>,
+    next_version: std::sync::atomic::AtomicU64,
 }
 
 fn settings() -> AlertSettings {
@@ -55,7 +57,8 @@ async fn fixture_with(settings: AlertSettings, sink: AlertSink) -> Fixture {
         store,
         alerter,
         sink,
-        version: 1.into(),
+        versions: Default::default(),
+        next_version: 1.into(),
     }
 }
 
@@ -71,16 +74,30 @@ impl Fixture {
             .expect("record");
     }
 
-    fn next_version(&self) -> u64 {
-        self.version
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    /// A new connection (a new version), in `session`: a new session, or the resumption of a
+    /// persistent one.
+    fn new_connection(&self, session: &str) -> u64 {
+        let version = self
+            .next_version
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.versions
+            .lock()
+            .unwrap()
+            .insert(session.to_owned(), version);
+        version
+    }
+
+    /// The version of the session's current connection (a new one if it never connected).
+    fn connection_of(&self, session: &str) -> u64 {
+        let known = self.versions.lock().unwrap().get(session).copied();
+        known.unwrap_or_else(|| self.new_connection(session))
     }
 
     async fn connect(&self, client_id: &str, session: &str, at: u64) {
         self.record(json!({
             "clientId": client_id, "timestamp": at, "eventType": "connected",
             "sessionIdentifier": session, "principalIdentifier": "p",
-            "versionNumber": self.next_version(), "ipAddress": "192.0.2.7",
+            "versionNumber": self.new_connection(session), "ipAddress": "192.0.2.7",
         }))
         .await;
     }
@@ -89,7 +106,7 @@ impl Fixture {
         self.record(json!({
             "clientId": client_id, "timestamp": at, "eventType": "disconnected",
             "sessionIdentifier": session, "principalIdentifier": "p",
-            "versionNumber": self.next_version(), "disconnectReason": reason,
+            "versionNumber": self.connection_of(session), "disconnectReason": reason,
             "clientInitiatedDisconnect": false,
         }))
         .await;
@@ -144,7 +161,7 @@ async fn an_outage_gets_one_alert_at_its_threshold_and_none_before() {
     let alert = &received[0];
     assert_eq!(
         alert.message["alertId"],
-        json!(format!("offline/dev-1/s1")),
+        json!("offline/dev-1/s1#1"),
         "{alert:?}"
     );
     assert_eq!(alert.message["clientId"], "dev-1");
@@ -225,7 +242,8 @@ async fn back_online_follows_an_alert_with_the_outage() {
     assert_eq!(report.back_online, 1);
     assert_eq!(kinds(&received), ["back-online"]);
     let m = &received[0].message;
-    assert_eq!(m["alertId"], "back-online/dev-4/s1");
+    assert_eq!(m["alertId"], "back-online/dev-4/s1#1");
+    assert_eq!(m["versionNumber"], 1);
     assert_eq!(m["outageMs"], json!(12 * MIN));
     assert_eq!(m["disconnectReason"], "MQTT_KEEP_ALIVE_TIMEOUT");
     assert_eq!(m["connected"], true);
@@ -244,7 +262,48 @@ async fn back_online_follows_an_alert_with_the_outage() {
     f.pass(T0 + 40 * MIN + 1000).await;
     let (_, received) = f.pass(T0 + 45 * MIN).await;
     assert_eq!(kinds(&received), ["offline"]);
-    assert_eq!(received[0].message["alertId"], "offline/dev-4/s2");
+    assert_eq!(received[0].message["alertId"], "offline/dev-4/s2#2");
+}
+
+/// A persistent session that drops, resumes and drops again: each connection's disconnect is its
+/// own outage, with its own `offline` alert and `back-online` notice (a session-keyed outage
+/// would take the second drop for the first, already alerted, and stay silent).
+#[tokio::test]
+async fn a_persistent_session_gets_an_alert_per_outage() {
+    let f = fixture(settings()).await;
+    f.connect("dev-p", "p", T0).await;
+    f.disconnect("dev-p", "p", T0 + MIN, "CONNECTION_LOST")
+        .await;
+    f.pass(T0 + MIN + 1000).await;
+    assert_eq!(kinds(&f.pass(T0 + 6 * MIN).await.1), ["offline"]);
+    // Back in the same session (a new connection, version 2).
+    f.connect("dev-p", "p", T0 + 10 * MIN).await;
+    let item = f.item("dev-p").await;
+    assert_eq!(
+        item[attr::CONNECTED].as_bool().ok(),
+        Some(&true),
+        "{item:?}"
+    );
+    let (_, received) = f.pass(T0 + 11 * MIN).await;
+    assert_eq!(kinds(&received), ["back-online"]);
+    assert_eq!(received[0].message["alertId"], "back-online/dev-p/p#1");
+    assert_eq!(received[0].message["outageMs"], json!(9 * MIN));
+    // Drops again in the same session: a new outage, alerted at its own threshold.
+    f.disconnect("dev-p", "p", T0 + 20 * MIN, "MQTT_KEEP_ALIVE_TIMEOUT")
+        .await;
+    f.pass(T0 + 20 * MIN + 1000).await;
+    assert!(f.pass(T0 + 25 * MIN - 1).await.1.is_empty());
+    let (_, received) = f.pass(T0 + 25 * MIN).await;
+    assert_eq!(kinds(&received), ["offline"]);
+    let m = &received[0].message;
+    assert_eq!(m["alertId"], "offline/dev-p/p#2");
+    assert_eq!(m["disconnectReason"], "MQTT_KEEP_ALIVE_TIMEOUT");
+    // And back once more: the second outage's notice.
+    f.connect("dev-p", "p", T0 + 31 * MIN).await;
+    let (_, received) = f.pass(T0 + 32 * MIN).await;
+    assert_eq!(kinds(&received), ["back-online"]);
+    assert_eq!(received[0].message["alertId"], "back-online/dev-p/p#2");
+    assert_eq!(received[0].message["outageMs"], json!(11 * MIN));
 }
 
 #[tokio::test]

@@ -83,10 +83,15 @@ fn concurrent_deliveries_end_on_the_truth() {
                         b(&item, attr::CONNECTED),
                         Some(truth.presence == Presence::Connected)
                     );
-                    // connectedAt is this session's connect time, or unknown: never another's.
+                    // connectedAt is this connection's connect time, or unknown: never another
+                    // connection's, not even one of the same persistent session.
                     let own_connect = history
                         .iter()
-                        .find(|e| e.session == truth.session && e.presence == Presence::Connected)
+                        .find(|e| {
+                            e.session == truth.session
+                                && e.version == truth.version
+                                && e.presence == Presence::Connected
+                        })
                         .map(|e| e.ts);
                     match truth.presence {
                         Presence::Connected => {

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::local::{self, b, s, status_item};
+use common::local::{self, b, n, s, status_item};
 use iot_presence::decision::{Outcome, Window};
 use iot_presence::event::{EventType, LifecycleEvent, DOCUMENTED_DISCONNECT_REASONS};
 use iot_presence::handler::handle;
@@ -97,10 +97,11 @@ fn the_special_samples_are_what_they_claim() {
     assert_eq!(failed.version_number, None);
 }
 
-/// (scenario file, client, expected final session's event line index (0-based) in the file,
-/// expected connected flag)
-const SCENARIOS: [(&str, &str, usize, bool); 4] = [
-    // The loop of seed 004: the last connection (highest version) wins, whatever the order.
+/// (scenario file, client, the 0-based line of the file holding the event the client's status
+/// must end on (`usize::MAX`: its highest-version connect), expected connected flag)
+const SCENARIOS: [(&str, &str, usize, bool); 6] = [
+    // Two processes sharing a client id: the last connection (highest version) wins, whatever
+    // the order.
     (
         "duplicate-client-id-loop.jsonl",
         "edge-box-7",
@@ -113,6 +114,10 @@ const SCENARIOS: [(&str, &str, usize, bool); 4] = [
     ("out-of-order.jsonl", "tracker-5", 0, false),
     // Three deliveries of one event: one status, one row.
     ("redelivered.jsonl", "valve-2", 0, true),
+    // A persistent session resumed twice (one session, versions 20, 21, 22), in order...
+    ("persistent-session.jsonl", "forklift-3", 4, true),
+    // ...and the same story shuffled, with duplicates.
+    ("persistent-session.jsonl", "forklift-4", 5, true),
 ];
 
 #[tokio::test]
@@ -138,14 +143,35 @@ async fn scenarios_replay_to_their_story() {
         } else {
             &events[truth_line]
         };
+        assert_eq!(truth.client_id, client_id, "{file}: line {truth_line}");
         let item = status_item(&client, &tables, client_id).await.unwrap();
+        // The connection, not just the session: a persistent session has several.
         assert_eq!(
-            s(&item, attr::SESSION),
-            Some(truth.session_identifier.as_str()),
-            "{file}"
+            (
+                s(&item, attr::SESSION),
+                n(&item, attr::VERSION),
+                n(&item, attr::EVENT_TIMESTAMP),
+            ),
+            (
+                Some(truth.session_identifier.as_str()),
+                truth.version_number,
+                Some(truth.timestamp),
+            ),
+            "{file}: {client_id}"
         );
         assert_eq!(b(&item, attr::CONNECTED), Some(connected), "{file}");
-        let distinct: BTreeSet<String> = events.iter().map(|e| e.event_key()).collect();
+        if connected {
+            assert_eq!(
+                n(&item, attr::CONNECTED_AT),
+                Some(truth.timestamp),
+                "{file}"
+            );
+        }
+        let distinct: BTreeSet<String> = events
+            .iter()
+            .filter(|e| e.client_id == client_id)
+            .map(|e| e.event_key())
+            .collect();
         let rows = local::event_rows(&client, &tables, client_id).await;
         assert_eq!(
             rows.len(),
@@ -158,4 +184,30 @@ async fn scenarios_replay_to_their_story() {
             .count();
         assert!(applied >= 1, "{file}");
     }
+}
+
+/// The resumed session's outcomes, event by event, in order and shuffled: what the replay shows
+/// and what the old session-keyed rule got wrong (it called the reconnects `stale`, and applied
+/// the first connection's late disconnect over the last connection's connect).
+#[tokio::test]
+async fn a_resumed_persistent_session_has_these_outcomes() {
+    let client = local::client();
+    let tables = local::create_tables().await;
+    let store = local::store(&client, &tables, Window::DEFAULT);
+    let text = fs::read_to_string(events_dir().join("scenarios/persistent-session.jsonl")).unwrap();
+    let mut outcomes = Vec::new();
+    for line in text.lines() {
+        outcomes.push(handle(&store, line, 1).await.unwrap().outcome);
+    }
+    use Outcome::{Applied as A, Stale as S};
+    assert_eq!(
+        outcomes,
+        [
+            // forklift-3, in order: every event is the newest when it arrives.
+            A, A, A, A, A,
+            // forklift-4: v22 connect first, then everything older is stale; the redelivered
+            // v22 connect answers as the event that set the status.
+            A, S, S, S, S, A, S,
+        ]
+    );
 }

@@ -140,6 +140,51 @@ async fn a_disconnect_whose_connect_was_not_seen_carries_nothing_of_another_sess
     assert_eq!(status_item(&client, &tables, "dev-2").await.unwrap(), item);
 }
 
+/// A persistent session has several connections: a disconnect carries over its own
+/// connection's connect details, never those of an earlier connection of the same session.
+#[tokio::test]
+async fn a_resumed_session_carries_each_connections_own_details() {
+    let (client, tables, store) = setup().await;
+    send(&store, &connected("dev-p", "p", 7, T)).await;
+    send(
+        &store,
+        &disconnected("dev-p", "p", 7, T + 30_000, "CONNECTION_LOST"),
+    )
+    .await;
+    // The reconnect resumes session "p" at version 8: applied, not stale.
+    assert_eq!(
+        send(&store, &connected("dev-p", "p", 8, T + 45_000)).await,
+        Outcome::Applied
+    );
+    let item = status_item(&client, &tables, "dev-p").await.unwrap();
+    assert_eq!(
+        (b(&item, attr::CONNECTED), n(&item, attr::CONNECTED_AT)),
+        (Some(true), Some(T + 45_000))
+    );
+    // Its disconnect carries its own connect time.
+    send(
+        &store,
+        &disconnected("dev-p", "p", 8, T + 300_000, "MQTT_KEEP_ALIVE_TIMEOUT"),
+    )
+    .await;
+    let item = status_item(&client, &tables, "dev-p").await.unwrap();
+    assert_eq!(n(&item, attr::CONNECTED_AT), Some(T + 45_000));
+    assert_eq!(s(&item, attr::IP_ADDRESS), Some("8.8.42.11"));
+    // Version 9 connected (its connect lost) and dropped: nothing of version 8 is carried over.
+    assert_eq!(
+        send(
+            &store,
+            &disconnected("dev-p", "p", 9, T + 600_000, "CONNECTION_LOST")
+        )
+        .await,
+        Outcome::Applied
+    );
+    let item = status_item(&client, &tables, "dev-p").await.unwrap();
+    assert_eq!(n(&item, attr::VERSION), Some(9));
+    assert!(is_null(&item, attr::CONNECTED_AT), "{item:?}");
+    assert!(is_null(&item, attr::IP_ADDRESS), "{item:?}");
+}
+
 #[tokio::test]
 async fn stale_and_duplicate_events_are_recorded_and_change_nothing() {
     let (client, tables, store) = setup().await;

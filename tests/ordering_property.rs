@@ -1,5 +1,6 @@
-//! The pure rule against random true histories, delivered shuffled and duplicated: the final
-//! status must be the last true event, whatever the order.
+//! The pure rule against random true histories (clean and persistent sessions, several
+//! connections per session), delivered shuffled and duplicated: the final status must be the last
+//! true event, whatever the order.
 
 mod common;
 
@@ -49,14 +50,16 @@ proptest! {
     }
 }
 
-/// The histories exercise what they claim to: resets, knock-offs and out-of-window reorderings
-/// all occur (a generator that never produced them would make the property vacuous).
+/// The histories exercise what they claim to: resets, knock-offs, resumed persistent sessions
+/// (in a reconnect and in a knock-off) and out-of-window reorderings all occur (a generator that
+/// never produced them would make the property vacuous).
 #[test]
-fn histories_cover_resets_knockoffs_and_noise() {
+fn histories_cover_resets_knockoffs_resumed_sessions_and_noise() {
     use proptest::strategy::ValueTree;
     use proptest::test_runner::TestRunner;
     let mut runner = TestRunner::deterministic();
     let (mut resets, mut knockoffs, mut inversions) = (0, 0, 0);
+    let (mut resumed, mut resumed_knockoffs, mut resumed_inversions) = (0, 0, 0);
     for _ in 0..300 {
         let (histories, _) = fleet_deliveries(1, 24)
             .new_tree(&mut runner)
@@ -73,9 +76,28 @@ fn histories_cover_resets_knockoffs_and_noise() {
             if pair[1].ts < pair[0].ts {
                 inversions += 1;
             }
+            // A new connection of the same session: the case a session-keyed rule gets wrong.
+            if pair[0].session == pair[1].session && pair[0].version != pair[1].version {
+                resumed += 1;
+                if pair[0].reason == Some("DUPLICATE_CLIENTID") {
+                    resumed_knockoffs += 1;
+                }
+                if pair[1].ts < pair[0].ts {
+                    resumed_inversions += 1;
+                }
+            }
         }
     }
     assert!(resets > 20, "only {resets} version resets");
     assert!(knockoffs > 100, "only {knockoffs} knock-offs");
     assert!(inversions > 100, "only {inversions} timestamp inversions");
+    assert!(resumed > 300, "only {resumed} resumed persistent sessions");
+    assert!(
+        resumed_knockoffs > 100,
+        "only {resumed_knockoffs} knock-offs resuming a session"
+    );
+    assert!(
+        resumed_inversions > 50,
+        "only {resumed_inversions} resumed sessions whose reconnect carries the earlier timestamp"
+    );
 }

@@ -1,13 +1,18 @@
 //! Random *true* histories of one client's connections, as AWS would publish them, and their
 //! deliveries: shuffled, with duplicates.
 //!
-//! What a history models (see shared/reference/lifecycle-events.md):
-//! - sessions with a fresh `sessionIdentifier`; a session's connected and disconnected events
-//!   carry the same `versionNumber`;
-//! - versions rise from session to session, skipping values;
-//! - after more than an hour offline the version may reset (to a small number);
-//! - a new session while one is connected knocks the old one off: the old session gets a
-//!   `DUPLICATE_CLIENTID` disconnect at the same true time as the new connect (seed 004);
+//! What a history models (AWS IoT developer guide, "Lifecycle events"):
+//! - connections; a connection's connected and disconnected events carry the same
+//!   `versionNumber`;
+//! - a connection starts a fresh session (a clean session), or resumes the previous connection's
+//!   persistent session (same `sessionIdentifier`) when that session has not expired: the
+//!   reconnect comes within the hour (the default session expiry), or at once (a knock-off);
+//! - versions rise from connection to connection, skipping values, in one session and across;
+//! - after more than an hour offline the version may reset (to a small number); the session has
+//!   then expired, so the next connection starts a new one;
+//! - a new connection while one is connected knocks the old one off: the old connection gets a
+//!   `DUPLICATE_CLIENTID` disconnect at the same true time as the new connect (two processes
+//!   sharing a client id do this to each other in a loop);
 //! - observed timestamps are off from the truth by at most W/2 each.
 //!
 //! The last event of the history is the truth the status must end on.
@@ -81,6 +86,8 @@ struct Step {
     /// Session length or offline gap, ms.
     duration: u64,
     reset: bool,
+    /// The new connection resumes the previous persistent session, if it has not expired.
+    resume: bool,
     skip: u64,
     reset_to: u64,
     reason: usize,
@@ -94,16 +101,18 @@ fn step() -> impl Strategy<Value = Step> {
         // From a second up to three hours: both sides of W and of the one-hour reset.
         prop_oneof![1_000u64..=2 * W, 1_000u64..=3 * HOUR],
         any::<bool>(),
+        any::<bool>(),
         0u64..4,
         0u64..6,
         0usize..DOCUMENTED_DISCONNECT_REASONS.len(),
         [-half..=half, -half..=half],
     )
         .prop_map(
-            |(kind, duration, reset, skip, reset_to, reason, noise)| Step {
+            |(kind, duration, reset, resume, skip, reset_to, reason, noise)| Step {
                 kind,
                 duration,
                 reset,
+                resume,
                 skip,
                 reset_to,
                 reason,
@@ -122,7 +131,9 @@ fn build(client_id: &str, first_version: u64, steps: &[Step]) -> Vec<TrueEvent> 
     let mut version = first_version;
     let session_name = |n: usize| format!("{client_id}-session-{n:03}");
     let mut sessions = 1;
+    // The session of the connection that is up, if any, and of the last one ("" once expired).
     let mut current = Some(session_name(sessions));
+    let mut last = session_name(sessions);
     let event = |session: &str, presence, version, true_ts, noise, reason| TrueEvent {
         client_id: client_id.into(),
         session: session.into(),
@@ -160,19 +171,27 @@ fn build(client_id: &str, first_version: u64, steps: &[Step]) -> Vec<TrueEvent> 
             if !knocked_off {
                 continue;
             }
-            // Knocked off by a new connection with the same client id, at the same true time.
+            // Knocked off by a new connection with the same client id, at the same true time;
+            // it may take over the persistent session at once.
             version += 1 + st.skip;
+        } else if st.reset && st.duration > HOUR + 5 * 60_000 {
+            // Reconnect after more than an hour offline (65 minutes, so that "about an hour" is
+            // unambiguous): the session has expired and the version may reset.
+            version = st.reset_to;
+            last.clear();
         } else {
-            // Reconnect after an offline gap; past an hour the version may reset (we require 65
-            // minutes so that "about an hour" is unambiguous).
-            version = if st.reset && st.duration > HOUR + 5 * 60_000 {
-                st.reset_to
-            } else {
-                version + 1 + st.skip
-            };
+            version += 1 + st.skip;
+            if st.duration >= HOUR {
+                last.clear();
+            }
         }
-        sessions += 1;
-        let new = session_name(sessions);
+        let new = if st.resume && !last.is_empty() {
+            last.clone()
+        } else {
+            sessions += 1;
+            session_name(sessions)
+        };
+        last = new.clone();
         events.push(event(
             &new,
             Presence::Connected,
