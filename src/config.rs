@@ -6,6 +6,8 @@
 //! | `EVENTS_TABLE_NAME` | the event table (raw event log) | required |
 //! | `TIMESTAMP_WINDOW_MS` | W of the ordering rule, 0..=1800000 | 120000 |
 //! | `EVENT_RETENTION_DAYS` | event-table TTL, 1..=3650 days | 30 |
+//! | `FUTURE_SKEW_MS` | how far ahead of the receiving clock an event's timestamp may be before it is rejected as `invalid`, 0..=3600000 | 300000 |
+//! | `STATUS_RETENTION_DAYS` | status items of clients silent this long expire (DynamoDB TTL on `expiresAt`), 0 (never)..=3650 days | 0 |
 //!
 //! The alerter function reads the two table names and:
 //!
@@ -30,6 +32,8 @@ pub const STATUS_TABLE_VAR: &str = "STATUS_TABLE_NAME";
 pub const EVENTS_TABLE_VAR: &str = "EVENTS_TABLE_NAME";
 pub const WINDOW_VAR: &str = "TIMESTAMP_WINDOW_MS";
 pub const RETENTION_VAR: &str = "EVENT_RETENTION_DAYS";
+pub const FUTURE_SKEW_VAR: &str = "FUTURE_SKEW_MS";
+pub const STATUS_RETENTION_VAR: &str = "STATUS_RETENTION_DAYS";
 
 pub const ALERT_TOPIC_VAR: &str = "ALERT_TOPIC_ARN";
 pub const OFFLINE_THRESHOLD_VAR: &str = "OFFLINE_THRESHOLD_MS";
@@ -46,6 +50,14 @@ pub const MAX_THRESHOLD_MS: u64 = 7 * 86_400_000;
 pub const MAX_WINDOW_MS: u64 = 30 * 60 * 1000;
 pub const DEFAULT_RETENTION_DAYS: u32 = 30;
 pub const MAX_RETENTION_DAYS: u32 = 3650;
+
+/// An event stamped further ahead of the receiving clock than this is rejected: one event from
+/// the future would otherwise win the ordering rule (rule 2) against every genuine event until
+/// the clock caught up. AWS stamps events on its own clock, so a genuine event is never ahead
+/// by more than the timestamps' approximation (±2 minutes documented) plus the Lambda host's
+/// clock error; 5 minutes leaves room for both.
+pub const DEFAULT_FUTURE_SKEW_MS: u64 = 5 * 60 * 1000;
+pub const MAX_FUTURE_SKEW_MS: u64 = 60 * 60 * 1000;
 
 /// SDK timeouts. The function does at most two DynamoDB calls per event; with the SDK's default
 /// of 3 attempts each is bounded by `OPERATION_TIMEOUT`, so an event takes at most ~8 s of I/O,
@@ -76,6 +88,24 @@ pub struct Config {
     pub events_table: String,
     pub window: Window,
     pub retention_days: u32,
+    /// See [`DEFAULT_FUTURE_SKEW_MS`].
+    pub future_skew_ms: u64,
+    /// Status items of clients silent this long expire (0: never).
+    pub status_retention_days: u32,
+}
+
+impl Config {
+    /// The defaults for everything but the table names.
+    pub fn with_tables(status_table: impl Into<String>, events_table: impl Into<String>) -> Self {
+        Config {
+            status_table: status_table.into(),
+            events_table: events_table.into(),
+            window: Window::DEFAULT,
+            retention_days: DEFAULT_RETENTION_DAYS,
+            future_skew_ms: DEFAULT_FUTURE_SKEW_MS,
+            status_retention_days: 0,
+        }
+    }
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -116,6 +146,14 @@ impl Config {
                 MAX_RETENTION_DAYS.into(),
                 1,
             )? as u32,
+            future_skew_ms: number(
+                FUTURE_SKEW_VAR,
+                DEFAULT_FUTURE_SKEW_MS,
+                MAX_FUTURE_SKEW_MS,
+                0,
+            )?,
+            status_retention_days: number(STATUS_RETENTION_VAR, 0, MAX_RETENTION_DAYS.into(), 0)?
+                as u32,
         })
     }
 }
@@ -238,6 +276,30 @@ mod tests {
         assert_eq!(c.events_table, "events");
         assert_eq!(c.window, Window(120_000));
         assert_eq!(c.retention_days, 30);
+        assert_eq!(c.future_skew_ms, DEFAULT_FUTURE_SKEW_MS);
+        assert_eq!(c.status_retention_days, 0);
+        assert_eq!(c, Config::with_tables("status", "events"));
+    }
+
+    #[test]
+    fn skew_and_status_retention_are_bounded() {
+        let with = |var, value| {
+            let mut vars = TABLES.to_vec();
+            vars.push((var, value));
+            config(&vars)
+        };
+        assert_eq!(with(FUTURE_SKEW_VAR, "0").unwrap().future_skew_ms, 0);
+        assert_eq!(
+            with(STATUS_RETENTION_VAR, "90")
+                .unwrap()
+                .status_retention_days,
+            90
+        );
+        assert_eq!(
+            with(FUTURE_SKEW_VAR, "3600001").unwrap_err().to_string(),
+            "environment variable FUTURE_SKEW_MS=\"3600001\" is invalid: expected an integer from 0 to 3600000"
+        );
+        assert!(with(STATUS_RETENTION_VAR, "-1").is_err());
     }
 
     #[test]

@@ -131,10 +131,8 @@ pub fn template_definitions() -> serde_json::Value {
 
 pub fn store(client: &Client, tables: &Tables, window: Window) -> Store {
     let config = Config {
-        status_table: tables.status.clone(),
-        events_table: tables.events.clone(),
         window,
-        retention_days: 30,
+        ..Config::with_tables(&tables.status, &tables.events)
     };
     Store::new(client.clone(), &config)
 }

@@ -581,10 +581,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         _ => Window::DEFAULT,
     };
     let config = Config {
-        status_table,
-        events_table,
         window,
-        retention_days: iot_presence::config::DEFAULT_RETENTION_DAYS,
+        ..Config::with_tables(status_table, events_table)
     };
     let sdk = aws_config(
         cli.endpoint_url.as_deref(),
