@@ -294,10 +294,11 @@ impl Notice {
     }
 }
 
-/// SNS subjects must be ASCII without control characters and under 100 characters.
-fn sns_subject(line: &str) -> String {
-    let mut subject: String = line
-        .chars()
+/// Text as SNS accepts it in a subject or a message attribute: printable ASCII, every other
+/// character (control characters such as newlines and NULs included, which a client id may
+/// hold) replaced by `?`. The message body keeps the raw text; it is JSON-escaped.
+pub fn sns_safe(text: &str) -> String {
+    text.chars()
         .map(|c| {
             if c.is_ascii() && !c.is_ascii_control() {
                 c
@@ -305,7 +306,12 @@ fn sns_subject(line: &str) -> String {
                 '?'
             }
         })
-        .collect();
+        .collect()
+}
+
+/// SNS subjects must be ASCII without control characters and under 100 characters.
+fn sns_subject(line: &str) -> String {
+    let mut subject = sns_safe(line);
     if subject.len() > 99 {
         subject.truncate(96);
         subject.push_str("...");
@@ -1015,6 +1021,15 @@ mod tests {
                 "connected": false
             })
         );
+    }
+
+    #[test]
+    fn sns_safe_text_is_printable_ascii_of_the_same_length_in_characters() {
+        let raw = "pump\n7\0é\t\u{7f}ok";
+        let safe = sns_safe(raw);
+        assert_eq!(safe, "pump?7????ok");
+        assert_eq!(safe.chars().count(), raw.chars().count());
+        assert_eq!(sns_safe("sensor-42"), "sensor-42");
     }
 
     #[test]

@@ -45,8 +45,8 @@ use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use crate::alert::{
-    plan, Activity, ActivityRow, AlertSettings, AlertView, Episode, Message, Next, Notice, Outage,
-    Plan,
+    plan, sns_safe, Activity, ActivityRow, AlertSettings, AlertView, Episode, Message, Next,
+    Notice, Outage, Plan,
 };
 use crate::event::Presence;
 use crate::read::{ReadError, Status};
@@ -612,9 +612,11 @@ impl Alerter {
             .topic_arn(&self.topic_arn)
             .subject(&message.subject)
             .message(message.to_json())
-            // Subscribers can filter on these (SNS subscription filter policies).
+            // Subscribers can filter on these (SNS subscription filter policies). The client id
+            // is sanitised as the subject is (a raw id with a newline or NUL can make Publish
+            // fail for that client forever); the JSON body keeps it raw.
             .message_attributes("kind", attribute(notice.kind()))
-            .message_attributes("clientId", attribute(&view.client_id))
+            .message_attributes("clientId", attribute(&sns_safe(&view.client_id)))
             .send()
             .await
             .map_err(|source| AlertError::Publish {

@@ -162,15 +162,19 @@ pub enum Outcome {
     /// Not a lifecycle event: a repair of the status after the broker disagreed with it
     /// (`presence reconcile`); the row's payload is the broker's answer.
     Reconciled,
+    /// Rejected after parsing (a timestamp from the future): kept with the reason
+    /// (`invalidReason`), never applied to the status.
+    Invalid,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 5] = [
+    pub const ALL: [Outcome; 6] = [
         Outcome::Applied,
         Outcome::Stale,
         Outcome::Duplicate,
         Outcome::Recorded,
         Outcome::Reconciled,
+        Outcome::Invalid,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -180,6 +184,7 @@ impl Outcome {
             Outcome::Duplicate => "duplicate",
             Outcome::Recorded => "recorded",
             Outcome::Reconciled => "reconciled",
+            Outcome::Invalid => "invalid",
         }
     }
 

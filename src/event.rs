@@ -10,6 +10,23 @@ use thiserror::Error;
 
 /// AWS IoT Core limits client ids to 128 bytes (UTF-8).
 pub const MAX_CLIENT_ID_BYTES: usize = 128;
+/// Session identifiers are UUIDs (36 bytes); 128 leaves room for a format change while keeping
+/// the event key (which embeds the session) far below DynamoDB's 1,024-byte sort-key limit.
+pub const MAX_SESSION_BYTES: usize = 128;
+/// AWS IoT thing names are at most 128 bytes.
+pub const MAX_THING_NAME_BYTES: usize = 128;
+/// Every other string field (principal, reasons): an IAM principal is `KEYID:session-name` or
+/// `KEYID:email`, well under this; a reason is a short enum-like word.
+pub const MAX_FIELD_BYTES: usize = 1024;
+/// The largest payload accepted: AWS IoT Core's MQTT message size limit (128 KiB). The raw
+/// payload is stored in the event row, whose item must stay under DynamoDB's 400 KB.
+pub const MAX_PAYLOAD_BYTES: usize = 128 * 1024;
+/// DynamoDB's limit on a sort key (the event key), in bytes.
+pub const MAX_SORT_KEY_BYTES: usize = 1024;
+/// The longest event key an accepted event can have: 13 digits, `#`, the longest event type,
+/// `#`, the longest session. Checked against DynamoDB's limit at compile time.
+pub const MAX_EVENT_KEY_BYTES: usize = 13 + 1 + "connect_failed".len() + 1 + MAX_SESSION_BYTES;
+const _: () = assert!(MAX_EVENT_KEY_BYTES <= MAX_SORT_KEY_BYTES);
 
 /// The largest timestamp we accept: 13 decimal digits of epoch milliseconds (year 2286).
 /// Event keys zero-pad the timestamp to 13 digits so that a key range is a time range; a larger
@@ -135,6 +152,26 @@ pub enum InvalidEvent {
     Empty(&'static str),
     #[error("field `clientId` is {0} bytes long; AWS IoT allows at most {MAX_CLIENT_ID_BYTES}")]
     ClientIdTooLong(usize),
+    #[error("field `{field}` is {len} bytes long; at most {max} are accepted")]
+    TooLong {
+        field: &'static str,
+        len: usize,
+        max: usize,
+    },
+    #[error("the event is {0} bytes long; AWS IoT messages are at most {MAX_PAYLOAD_BYTES}")]
+    PayloadTooLarge(usize),
+    #[error("field `ipAddress` ({0:?}) is neither an IPv4 nor an IPv6 address, nor empty")]
+    NotAnIpAddress(String),
+    #[error(
+        "field `timestamp` ({timestamp}) is {ahead_ms} ms ahead of the receiving clock ({now}); \
+         at most {skew_ms} ms are accepted (FUTURE_SKEW_MS)"
+    )]
+    FromTheFuture {
+        timestamp: u64,
+        now: u64,
+        ahead_ms: u64,
+        skew_ms: u64,
+    },
     #[error("field `eventType` must be one of connected, disconnected, connect_failed; got {0:?}")]
     UnknownEventType(String),
     #[error(
@@ -210,6 +247,22 @@ fn bool_field(obj: &Map<String, Value>, field: &'static str) -> Result<Option<bo
     }
 }
 
+/// A string field of at most `max` bytes.
+fn bounded<'a>(
+    value: Option<&'a str>,
+    field: &'static str,
+    max: usize,
+) -> Result<Option<&'a str>, InvalidEvent> {
+    match value {
+        Some(v) if v.len() > max => Err(InvalidEvent::TooLong {
+            field,
+            len: v.len(),
+            max,
+        }),
+        other => Ok(other),
+    }
+}
+
 /// A rule-added field must agree with the payload when present.
 fn check_topic_field(
     obj: &Map<String, Value>,
@@ -231,6 +284,9 @@ fn check_topic_field(
 impl LifecycleEvent {
     /// Parses and validates one event as the IoT rule hands it to the function.
     pub fn parse(raw: &str) -> Result<Self, InvalidEvent> {
+        if raw.len() > MAX_PAYLOAD_BYTES {
+            return Err(InvalidEvent::PayloadTooLarge(raw.len()));
+        }
         let value: Value = serde_json::from_str(raw).map_err(InvalidEvent::NotJson)?;
         Self::from_value(&value)
     }
@@ -261,25 +317,56 @@ impl LifecycleEvent {
             return Err(InvalidEvent::TimestampTooLarge(timestamp));
         }
         let session_identifier = required_str(obj, "sessionIdentifier")?;
+        bounded(
+            Some(session_identifier),
+            "sessionIdentifier",
+            MAX_SESSION_BYTES,
+        )?;
         let version_number = uint_field(obj, "versionNumber")?;
         if version_number.is_none() && event_type != EventType::ConnectFailed {
             return Err(InvalidEvent::Missing("versionNumber"));
         }
 
         let owned = |s: Option<&str>| s.map(str::to_owned);
+        let text = |field, max| -> Result<Option<String>, InvalidEvent> {
+            Ok(owned(bounded(str_field(obj, field)?, field, max)?))
+        };
+        let ip_address = str_field(obj, "ipAddress")?.filter(|ip| !ip.is_empty());
+        if let Some(ip) = ip_address {
+            if ip.parse::<std::net::IpAddr>().is_err() {
+                // Bounded in the message too: the value may be anything.
+                let shown: String = ip.chars().take(64).collect();
+                return Err(InvalidEvent::NotAnIpAddress(shown));
+            }
+        }
         Ok(LifecycleEvent {
             client_id: client_id.to_owned(),
             event_type,
             timestamp,
             session_identifier: session_identifier.to_owned(),
             version_number,
-            principal_identifier: owned(str_field(obj, "principalIdentifier")?),
-            ip_address: owned(str_field(obj, "ipAddress")?.filter(|ip| !ip.is_empty())),
-            thing_name: owned(str_field(obj, "thingName")?.filter(|t| !t.is_empty())),
+            principal_identifier: text("principalIdentifier", MAX_FIELD_BYTES)?,
+            ip_address: owned(ip_address),
+            thing_name: text("thingName", MAX_THING_NAME_BYTES)?.filter(|t| !t.is_empty()),
             client_initiated_disconnect: bool_field(obj, "clientInitiatedDisconnect")?,
-            disconnect_reason: owned(str_field(obj, "disconnectReason")?),
-            connect_failure_reason: owned(str_field(obj, "connectFailureReason")?),
+            disconnect_reason: text("disconnectReason", MAX_FIELD_BYTES)?,
+            connect_failure_reason: text("connectFailureReason", MAX_FIELD_BYTES)?,
         })
+    }
+
+    /// Rejects an event stamped further ahead of the receiving clock `now` than `skew_ms`: it
+    /// would win the ordering rule against every genuine event until the clock caught up (see
+    /// `config::DEFAULT_FUTURE_SKEW_MS`).
+    pub fn check_not_from_the_future(&self, now: u64, skew_ms: u64) -> Result<(), InvalidEvent> {
+        match self.timestamp.checked_sub(now) {
+            Some(ahead_ms) if ahead_ms > skew_ms => Err(InvalidEvent::FromTheFuture {
+                timestamp: self.timestamp,
+                now,
+                ahead_ms,
+                skew_ms,
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// The event's key in the event table: `{timestamp:013}#{eventType}#{sessionIdentifier}`.

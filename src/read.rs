@@ -579,6 +579,11 @@ impl Store {
         }
         let mut applied = 0;
         for entry in &history {
+            // An event rejected on arrival (from the future) stays rejected; a broker repair's
+            // row holds the broker's answer, not a lifecycle event.
+            if matches!(entry.outcome, Outcome::Invalid | Outcome::Reconciled) {
+                continue;
+            }
             let event =
                 LifecycleEvent::parse(&entry.payload).map_err(|err| ReadError::Malformed {
                     table: self.events_table.clone(),

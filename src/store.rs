@@ -52,7 +52,7 @@ pub mod attr {
 
     /// Every attribute the status update writes besides the key: what `rebuild --reset`
     /// clears, leaving any settings stored on the item.
-    pub const STATUS: [&str; 16] = [
+    pub const STATUS: [&str; 17] = [
         CONNECTED,
         EVENT_TYPE,
         SESSION,
@@ -69,6 +69,7 @@ pub mod attr {
         LAST_EVENT_KEY,
         STATUS_SHARD,
         CONNECTED_SESSION,
+        EXPIRES_AT,
     ];
 
     // Alerts (written by the alerter and the CLI; see `crate::alerter`). The status update
@@ -96,6 +97,8 @@ pub mod attr {
     pub const OUTCOME: &str = "outcome";
     pub const EXPIRES_AT: &str = "expiresAt";
     pub const CONNECT_FAILURE_REASON: &str = "connectFailureReason";
+    /// Why an event recorded as `invalid` was rejected.
+    pub const INVALID_REASON: &str = "invalidReason";
 }
 
 /// Name of the status table's global secondary index (partition `statusShard`, sort
@@ -232,11 +235,15 @@ pub struct StatusUpdate {
 
 /// Builds the status update for a connected/disconnected event (`None` for connect_failed,
 /// which never touches the status).
+/// With `status_retention_days` above 0 the item gets `expiresAt` (DynamoDB TTL, epoch seconds)
+/// that many days after this write: a client silent that long disappears with its personal data
+/// (`ipAddress`, `principalIdentifier`) and its settings.
 pub fn status_update(
     event: &LifecycleEvent,
     event_key: &str,
     window: Window,
     now_ms: u64,
+    status_retention_days: u32,
 ) -> Option<StatusUpdate> {
     let observed = event.observed()?;
     let mut p = Placeholders::default();
@@ -267,6 +274,13 @@ pub fn status_update(
     // while it has an `alertShard`, which a disconnect sets and the alerter removes once
     // nothing is left to watch). The alerter alone decides what the change means.
     assign(&mut p, attr::ALERT_DUE_AT, now);
+    if status_retention_days > 0 {
+        let expires_at = now_ms / 1000 + u64::from(status_retention_days) * 86_400;
+        let v = p.value(":expiresAt", n(expires_at));
+        assign(&mut p, attr::EXPIRES_AT, v);
+    } else {
+        remove.push(p.name(attr::EXPIRES_AT));
+    }
     if let Some(principal) = &event.principal_identifier {
         let v = p.value(":principal", s(principal));
         assign(&mut p, attr::PRINCIPAL, v);
@@ -542,6 +556,8 @@ pub struct Store {
     pub(crate) events_table: String,
     window: Window,
     retention_days: u32,
+    future_skew_ms: u64,
+    status_retention_days: u32,
 }
 
 impl Store {
@@ -552,6 +568,8 @@ impl Store {
             events_table: config.events_table.clone(),
             window: config.window,
             retention_days: config.retention_days,
+            future_skew_ms: config.future_skew_ms,
+            status_retention_days: config.status_retention_days,
         }
     }
 
@@ -570,6 +588,25 @@ impl Store {
         now_ms: u64,
     ) -> Result<Recorded, StoreError> {
         let event_key = event.event_key();
+        if let Err(rejected) = event.check_not_from_the_future(now_ms, self.future_skew_ms) {
+            // Kept, with the reason, so that nothing is dropped silently; never applied.
+            let mut row = event_row(
+                event,
+                &event_key,
+                payload,
+                Outcome::Invalid,
+                now_ms,
+                self.retention_days,
+            );
+            row.insert(attr::INVALID_REASON.to_owned(), s(rejected.to_string()));
+            let (outcome, redelivered) = self.append_event(event, Outcome::Invalid, row).await?;
+            return Ok(Recorded {
+                event_key,
+                outcome,
+                rule: None,
+                redelivered,
+            });
+        }
         let (outcome, rule) = self.apply_status(event, &event_key, now_ms).await?;
         let row = event_row(
             event,
@@ -599,7 +636,13 @@ impl Store {
     ) -> Result<(Outcome, Option<Rule>), StoreError> {
         match (
             event.observed(),
-            status_update(event, event_key, self.window, now_ms),
+            status_update(
+                event,
+                event_key,
+                self.window,
+                now_ms,
+                self.status_retention_days,
+            ),
         ) {
             (Some(observed), Some(update)) => {
                 self.update_status(event, observed, event_key, update).await
@@ -798,7 +841,7 @@ mod tests {
         let e = event(
             r#"{"clientId":"c","timestamp":1,"eventType":"connect_failed","sessionIdentifier":"s"}"#,
         );
-        assert!(status_update(&e, &e.event_key(), Window::DEFAULT, 0).is_none());
+        assert!(status_update(&e, &e.event_key(), Window::DEFAULT, 0, 0).is_none());
     }
 
     #[test]
@@ -810,7 +853,7 @@ mod tests {
             r#"{"clientId":"c","timestamp":5,"eventType":"disconnected","sessionIdentifier":"s","versionNumber":1}"#,
         ] {
             let e = event(json);
-            let u = status_update(&e, &e.event_key(), Window::DEFAULT, 9).unwrap();
+            let u = status_update(&e, &e.event_key(), Window::DEFAULT, 9_000, 30).unwrap();
             let text = format!("{} {}", u.update, u.condition);
             for name in u
                 .placeholders

@@ -194,6 +194,31 @@ async fn an_outage_gets_one_alert_at_its_threshold_and_none_before() {
     assert_eq!(local::n(outage, attr::ALERTED_AT), Some(down + 5 * MIN));
 }
 
+/// A client id with a newline and a NUL (the parser accepts them; AWS client ids are UTF-8) is
+/// alerted: the `clientId` message attribute is sanitised as the subject is, the body keeps the
+/// raw id.
+#[tokio::test]
+async fn a_client_id_with_control_characters_is_alerted_with_a_safe_attribute() {
+    let f = fixture(settings()).await;
+    let id = "line\nbreak\u{0}nul";
+    f.connect(id, "s1", T0).await;
+    f.disconnect(id, "s1", T0 + MIN, "CONNECTION_LOST").await;
+    f.pass(T0 + MIN + 1000).await;
+    let (report, received) = f.pass(T0 + 6 * MIN).await;
+    assert_eq!(report.offline, 1);
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].message["clientId"], id);
+    assert_eq!(
+        received[0].attributes["clientId"]["Value"],
+        "line?break?nul"
+    );
+    assert!(
+        received[0].subject.contains("line?break?nul"),
+        "{}",
+        received[0].subject
+    );
+}
+
 #[tokio::test]
 async fn reconnecting_just_before_the_threshold_sends_nothing() {
     let f = fixture(settings()).await;

@@ -174,6 +174,14 @@ async fn status_of_connected_disconnected_and_unknown_clients() {
         v.get("sourceIp").is_none(),
         "network details only on request"
     );
+    assert!(
+        v.get("principal").is_none(),
+        "personal data only on request"
+    );
+    let out = presence(&f.tables, &["status", "online-00", "--show-principal"]);
+    assert!(stdout(&out).contains("cert-1"), "{}", stdout(&out));
+    let out = presence(&f.tables, &["status", "online-00"]);
+    assert!(!stdout(&out).contains("cert-1"), "{}", stdout(&out));
 
     let out = presence(
         &f.tables,
@@ -374,7 +382,9 @@ async fn history_is_oldest_first_with_outcomes_and_pages_past_one_megabyte() {
             1_700_000_000_000 + k * MINUTE,
         );
         e["vendorBlob"] = json!(padding);
-        handle(&store, &e.to_string(), 1).await.unwrap();
+        handle(&store, &e.to_string(), local::RECEIVED_LATER)
+            .await
+            .unwrap();
     }
     let rows = json_lines(&presence(&f.tables, &["history", "bulky", "-o", "json"]));
     assert_eq!(rows.len(), 30);

@@ -36,7 +36,9 @@ async fn deliver_concurrently(
             loop {
                 let next = queue.lock().await.next();
                 let Some(e) = next else { break };
-                let response = handle(&store, &e.payload(), 1).await.expect("handled");
+                let response = handle(&store, &e.payload(), local::RECEIVED_LATER)
+                    .await
+                    .expect("handled");
                 done.push((e, response.outcome));
             }
             done

@@ -119,7 +119,10 @@ fn the_condition_and_the_rule_agree() {
                                      "versionNumber": ev});
                 let event = LifecycleEvent::parse(&payload.to_string()).unwrap();
                 let store = local::store(&client, &tables, Window(case.window));
-                let recorded = store.record(&event, &payload.to_string(), 1).await.unwrap();
+                let recorded = store
+                    .record(&event, &payload.to_string(), local::RECEIVED_LATER)
+                    .await
+                    .unwrap();
                 let after = status_item(&client, &tables, &client_id).await.unwrap();
                 let applied = s(&after, attr::SESSION) == Some("e")
                     && s(&after, attr::EVENT_TYPE) == Some(ep.as_str())

@@ -131,7 +131,7 @@ async fn scenarios_replay_to_their_story() {
         for (i, line) in text.lines().enumerate() {
             let e =
                 LifecycleEvent::parse(line).unwrap_or_else(|err| panic!("{file}:{}: {err}", i + 1));
-            handle(&store, line, 1).await.unwrap();
+            handle(&store, line, local::RECEIVED_LATER).await.unwrap();
             events.push(e);
         }
         let truth = if truth_line == usize::MAX {
@@ -197,7 +197,12 @@ async fn a_resumed_persistent_session_has_these_outcomes() {
     let text = fs::read_to_string(events_dir().join("scenarios/persistent-session.jsonl")).unwrap();
     let mut outcomes = Vec::new();
     for line in text.lines() {
-        outcomes.push(handle(&store, line, 1).await.unwrap().outcome);
+        outcomes.push(
+            handle(&store, line, local::RECEIVED_LATER)
+                .await
+                .unwrap()
+                .outcome,
+        );
     }
     use Outcome::{Applied as A, Stale as S};
     assert_eq!(

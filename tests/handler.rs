@@ -314,6 +314,81 @@ async fn invalid_events_fail_with_the_reason_and_write_nothing() {
     assert!(event_rows(&client, &tables, "dev-7").await.is_empty());
 }
 
+/// One event stamped in the future would win the ordering rule against every genuine event
+/// until the clock caught up (and push its offline alert out as far): it is kept as `invalid`,
+/// with the reason, and never touches the status.
+#[tokio::test]
+async fn an_event_from_the_future_is_recorded_invalid_and_changes_nothing() {
+    let (client, tables, store) = setup().await;
+    send(&store, &connected("dev-f", "s1", 4, NOW - 60_000)).await;
+    let before = status_item(&client, &tables, "dev-f").await.unwrap();
+
+    // Year 2286 (the largest timestamp the parser takes), then just past the 5-minute skew.
+    let skew = iot_presence::config::DEFAULT_FUTURE_SKEW_MS;
+    for (ts, session) in [(9_999_999_999_999, "forged"), (NOW + skew + 1, "early")] {
+        let forged = disconnected("dev-f", session, 99, ts, "CONNECTION_LOST");
+        assert_eq!(send(&store, &forged).await, Outcome::Invalid);
+        // A redelivery answers the same, and still changes nothing.
+        assert_eq!(send(&store, &forged).await, Outcome::Invalid);
+    }
+    assert_eq!(
+        status_item(&client, &tables, "dev-f").await.unwrap(),
+        before
+    );
+    let rows = event_rows(&client, &tables, "dev-f").await;
+    let invalid: Vec<_> = rows
+        .iter()
+        .filter(|r| s(r, attr::OUTCOME) == Some("invalid"))
+        .collect();
+    assert_eq!(invalid.len(), 2);
+    for row in invalid {
+        let reason = s(row, attr::INVALID_REASON).unwrap();
+        assert!(
+            reason.contains("ahead of the receiving clock") && reason.contains("FUTURE_SKEW_MS"),
+            "{reason}"
+        );
+    }
+    // At the skew exactly: accepted. And the genuine disconnect that follows applies.
+    assert_eq!(
+        send(&store, &connected("dev-f", "s2", 5, NOW + skew)).await,
+        Outcome::Applied
+    );
+    let genuine = disconnected("dev-f", "s2", 5, NOW + skew + 1_000, "CONNECTION_LOST");
+    let received = handle(&store, &genuine.to_string(), NOW + 2_000).await;
+    assert_eq!(received.unwrap().outcome, Outcome::Applied);
+}
+
+/// With STATUS_RETENTION_DAYS set, every status write pushes the item's TTL (`expiresAt`) that
+/// many days ahead, so a client silent that long expires with its personal data; set back to 0,
+/// the next write removes it.
+#[tokio::test]
+async fn status_items_expire_after_the_retention_when_it_is_set() {
+    let client = local::client();
+    let tables = local::create_tables().await;
+    let config = iot_presence::config::Config {
+        status_retention_days: 90,
+        ..iot_presence::config::Config::with_tables(&tables.status, &tables.events)
+    };
+    let store = Store::new(client.clone(), &config);
+    send(&store, &connected("dev-ttl", "s1", 1, T)).await;
+    let item = status_item(&client, &tables, "dev-ttl").await.unwrap();
+    assert_eq!(n(&item, attr::EXPIRES_AT), Some(NOW / 1000 + 90 * 86_400));
+    // A stale event is not a sign of life of the status: nothing changes.
+    send(&store, &connected("dev-ttl", "s0", 0, T - 10 * 60_000)).await;
+    assert_eq!(
+        status_item(&client, &tables, "dev-ttl").await.unwrap(),
+        item
+    );
+    let off = local::store(&client, &tables, Window::DEFAULT);
+    send(
+        &off,
+        &disconnected("dev-ttl", "s1", 1, T + 1, "CONNECTION_LOST"),
+    )
+    .await;
+    let item = status_item(&client, &tables, "dev-ttl").await.unwrap();
+    assert!(!item.contains_key(attr::EXPIRES_AT), "{item:?}");
+}
+
 #[tokio::test]
 async fn store_failures_fail_the_invocation_with_the_cause() {
     let client = local::client();

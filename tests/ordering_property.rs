@@ -5,8 +5,11 @@
 mod common;
 
 use common::history::{fleet_deliveries, TrueEvent, W};
+use iot_presence::config::{DEFAULT_FUTURE_SKEW_MS, MAX_FUTURE_SKEW_MS};
 use iot_presence::decision::{decide, Decision, Window};
+use iot_presence::event::{LifecycleEvent, MAX_TIMESTAMP_MS};
 use proptest::prelude::*;
+use serde_json::json;
 use std::collections::HashMap;
 
 /// Folds deliveries through the rule, as the status table would.
@@ -100,4 +103,42 @@ fn histories_cover_resets_knockoffs_resumed_sessions_and_noise() {
         resumed_inversions > 50,
         "only {resumed_inversions} resumed sessions whose reconnect carries the earlier timestamp"
     );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// Whatever one event's fields (any timestamp the parser takes, any version, session and
+    /// type), once accepted at receive time `r` it cannot keep a genuine event stale for longer
+    /// than the skew plus W: a genuine event stamped after `r + skew + W` applies over it. An
+    /// event stamped further ahead than the skew is rejected before it reaches the rule.
+    #[test]
+    fn no_single_event_keeps_a_client_frozen(
+        ts in prop_oneof![0..=MAX_TIMESTAMP_MS, Just(MAX_TIMESTAMP_MS)],
+        version in any::<u64>(),
+        session in "[a-c]{1,2}",
+        disconnect in any::<bool>(),
+        received in 1_700_000_000_000u64..1_800_000_000_000,
+        skew in prop_oneof![Just(DEFAULT_FUTURE_SKEW_MS), 0..=MAX_FUTURE_SKEW_MS],
+        later in 1u64..=3_600_000,
+        genuine_version in any::<u64>(),
+        genuine_session in "[a-c]{1,2}",
+        genuine_disconnect in any::<bool>(),
+    ) {
+        let event_type = |d: bool| if d { "disconnected" } else { "connected" };
+        let parse = |ts: u64, session: &str, version: u64, d: bool| {
+            LifecycleEvent::parse(&json!({
+                "clientId": "c", "timestamp": ts, "eventType": event_type(d),
+                "sessionIdentifier": session, "versionNumber": version,
+            }).to_string()).unwrap()
+        };
+        let x = parse(ts, &session, version, disconnect);
+        let accepted = x.check_not_from_the_future(received, skew).is_ok();
+        prop_assert_eq!(accepted, ts <= received + skew);
+        if accepted {
+            let g = parse(received + skew + W + later, &genuine_session, genuine_version, genuine_disconnect);
+            let v = decide(Some(&x.observed().unwrap()), &g.observed().unwrap(), Window(W));
+            prop_assert_eq!(v.decision, Decision::Apply, "{:?} froze the client against {:?}", x, g);
+        }
+    }
 }

@@ -22,6 +22,10 @@ use iot_presence::store::{attr, Store};
 
 pub use iot_presence::store::Item;
 
+/// A receiving clock later than every event timestamp the tests make (2033-05-18), for tests
+/// about ordering rather than about when events arrive: no event is "from the future" to it.
+pub const RECEIVED_LATER: u64 = 2_000_000_000_000;
+
 pub fn endpoint() -> &'static str {
     static ENDPOINT: OnceLock<String> = OnceLock::new();
     ENDPOINT.get_or_init(|| {

@@ -65,6 +65,10 @@ enum Command {
         /// Include network details (the client's IP address)
         #[arg(long)]
         include_socket_information: bool,
+        /// Show the principal (a certificate id, or for IAM principals `KEYID:identity`, which
+        /// can be an e-mail address): personal data, so hidden unless asked for
+        #[arg(long)]
+        show_principal: bool,
     },
     /// Connected or disconnected clients, longest in that state first
     #[command(group(ArgGroup::new("state").required(true).args(["connected", "disconnected"])))]
@@ -224,7 +228,7 @@ fn state_cell(connected: bool) -> Cell {
 }
 
 /// The shape of `aws iot get-thing-connectivity-data`, plus ours.
-fn status_json(client_id: &str, status: Option<&Status>, socket: bool) -> Value {
+fn status_json(client_id: &str, status: Option<&Status>, socket: bool, principal: bool) -> Value {
     let Some(st) = status else {
         return json!({"clientId": client_id, "connected": false, "disconnectReason": "UNKNOWN"});
     };
@@ -258,8 +262,8 @@ fn status_json(client_id: &str, status: Option<&Status>, socket: bool) -> Value 
     if let Some(initiated) = st.client_initiated_disconnect {
         v.insert("clientInitiatedDisconnect".into(), json!(initiated));
     }
-    if let Some(principal) = &st.principal_identifier {
-        v.insert("principal".into(), json!(principal));
+    if principal {
+        v.insert("principal".into(), json!(st.principal_identifier));
     }
     if socket {
         v.insert("sourceIp".into(), json!(st.ip_address));
@@ -267,9 +271,15 @@ fn status_json(client_id: &str, status: Option<&Status>, socket: bool) -> Value 
     Value::Object(v)
 }
 
-fn print_status(client_id: &str, status: Option<&Status>, socket: bool, format: Format) {
+fn print_status(
+    client_id: &str,
+    status: Option<&Status>,
+    socket: bool,
+    principal: bool,
+    format: Format,
+) {
     if format == Format::Json {
-        println!("{}", status_json(client_id, status, socket));
+        println!("{}", status_json(client_id, status, socket, principal));
         return;
     }
     let Some(st) = status else {
@@ -317,10 +327,12 @@ fn print_status(client_id: &str, status: Option<&Status>, socket: bool, format: 
             opt(st.version_number)
         )),
     ]);
-    t.add_row(vec![
-        Cell::new("principal"),
-        Cell::new(opt(st.principal_identifier.as_ref())),
-    ]);
+    if principal {
+        t.add_row(vec![
+            Cell::new("principal"),
+            Cell::new(opt(st.principal_identifier.as_ref())),
+        ]);
+    }
     if socket {
         t.add_row(vec![
             Cell::new("ip"),
@@ -333,7 +345,7 @@ fn print_status(client_id: &str, status: Option<&Status>, socket: bool, format: 
 fn print_list(statuses: &[Status], format: Format) {
     if format == Format::Json {
         for st in statuses {
-            println!("{}", status_json(&st.client_id, Some(st), false));
+            println!("{}", status_json(&st.client_id, Some(st), false, false));
         }
         return;
     }
@@ -598,12 +610,14 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Status {
             client_id,
             include_socket_information,
+            show_principal,
         } => {
             let status = store.status(&client_id).await?;
             print_status(
                 &client_id,
                 status.as_ref(),
                 include_socket_information,
+                show_principal,
                 format,
             );
             if status.is_none() {
@@ -785,7 +799,7 @@ mod tests {
     #[test]
     fn unknown_clients_look_like_the_connectivity_api() {
         assert_eq!(
-            status_json("x", None, false),
+            status_json("x", None, false, false),
             json!({"clientId": "x", "connected": false, "disconnectReason": "UNKNOWN"})
         );
     }
