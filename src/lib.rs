@@ -13,6 +13,7 @@
 //! - [`read`]: the read path (status, sharded listings, summary, history) and `rebuild`.
 //! - [`alert`]: offline, back-online and flapping alerts: the planning rule (pure; the single
 //!   source of truth of what to notify) and the message format.
+//! - [`availability`]: availability reports (uptime, outages, MTTR) from the event log (pure).
 //! - [`alerter`]: the alert pass: the sparse alert index, claim / send / commit with
 //!   conditional writes, SNS; the scheduled function's handler.
 //!
@@ -21,6 +22,7 @@
 
 pub mod alert;
 pub mod alerter;
+pub mod availability;
 pub mod config;
 pub mod decision;
 pub mod event;

@@ -558,3 +558,128 @@ async fn thresholds_an_alert_pass_and_the_alerted_clients_in_summary() {
     let item = status_item(&client, &f.tables, "offline-01").await.unwrap();
     assert!(!item.contains_key(attr::OFFLINE_THRESHOLD));
 }
+
+fn rfc3339(ms: u64) -> String {
+    humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
+        .to_string()
+}
+
+#[tokio::test]
+async fn availability_per_client_for_the_fleet_and_bad_windows() {
+    let f = fleet().await;
+    // historian: five 10-minute sessions 30 minutes apart from now-500m, offline since now-370m.
+    let base = f.now - 500 * MINUTE;
+    let (since, until) = (rfc3339(base), rfc3339(f.now));
+    let out = presence(
+        &f.tables,
+        &[
+            "availability",
+            "historian",
+            "--since",
+            &since,
+            "--until",
+            &until,
+            "--json",
+        ],
+    );
+    let r = &json_lines(&out)[0];
+    assert_eq!(r["clientId"], "historian");
+    assert_eq!(r["onlineMs"], 50 * MINUTE);
+    assert_eq!(r["offlineMs"], 450 * MINUTE);
+    assert_eq!(r["unknownMs"], 0);
+    assert_eq!(r["uptimePercent"], 10.0);
+    assert_eq!(r["outages"], 5);
+    assert_eq!(r["mttrMs"], 20 * MINUTE);
+    assert_eq!(r["longestOutageMs"], 370 * MINUTE);
+    assert_eq!(r["offlineAtEnd"], true);
+    assert_eq!(r["topReason"], "CONNECTION_LOST");
+    // Starting before its first event: the first 100 minutes are unknown, not offline.
+    let earlier = rfc3339(base - 100 * MINUTE);
+    let out = presence(
+        &f.tables,
+        &[
+            "availability",
+            "historian",
+            "--since",
+            &earlier,
+            "--until",
+            &until,
+            "-o",
+            "json",
+        ],
+    );
+    let r = &json_lines(&out)[0];
+    assert_eq!(
+        (&r["unknownMs"], &r["uptimePercent"]),
+        (&json!(100 * MINUTE), &json!(10.0))
+    );
+
+    // The fleet, worst first, as CSV and as JSON Lines with the totals last.
+    let out = presence(
+        &f.tables,
+        &["availability", "--all", "--since", "600m", "--csv"],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let text = stdout(&out);
+    let rows: Vec<&str> = text.lines().collect();
+    assert!(rows[0].starts_with("clientId,since,until,uptimePercent,"));
+    assert_eq!(rows.len(), 1 + 12 + 9 + 1, "{text}");
+    // Offline through the whole window: 0%, first.
+    for (row, id) in rows[1..5]
+        .iter()
+        .zip(["offline-05", "offline-06", "offline-07", "offline-08"])
+    {
+        assert!(
+            row.starts_with(&format!("{id},")) && row.contains(",0.000000,"),
+            "{row}"
+        );
+    }
+    let lines = json_lines(&presence(
+        &f.tables,
+        &["availability", "--all", "-o", "json"],
+    ));
+    assert_eq!(lines.len(), 22 + 1);
+    let fleet = &lines[22]["fleet"];
+    assert_eq!(fleet["clients"], 22);
+    assert_eq!(fleet["offlineAtEnd"], 10);
+    let text = stdout(&presence(&f.tables, &["availability", "--all"]));
+    assert!(text.contains("fleet: 22 clients"), "{text}");
+
+    // Windows that make no sense, and unknown flags: exit 2, a message naming the problem.
+    for (args, message) in [
+        (
+            vec!["--since", "1h", "--until", "2h"],
+            "must be before --until",
+        ),
+        (
+            vec!["--since", "40d"],
+            "reaches past the event retention (30 days",
+        ),
+        (vec!["--since", "yesterday"], "neither a duration"),
+        (vec!["--bogus"], "unexpected argument '--bogus'"),
+        (vec![], "the following required arguments were not provided"),
+    ] {
+        let mut all = vec!["availability", "historian"];
+        if args.is_empty() {
+            all.pop();
+        }
+        all.extend(&args);
+        let out = presence(&f.tables, &all);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(message), "{args:?}: {err}");
+    }
+    // A longer retention lets the window reach further back.
+    let out = presence(
+        &f.tables,
+        &[
+            "availability",
+            "historian",
+            "--since",
+            "40d",
+            "--retention-days",
+            "90",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+}

@@ -113,3 +113,92 @@ async fn ten_thousand_clients_due_at_once() {
         (started.elapsed() - written).as_secs_f64()
     );
 }
+
+/// `presence availability --all` over 10,000 clients with three events each (online, an
+/// outage, back), written through the real handler: every client is reported, and the fleet
+/// totals are the sum of what was written.
+#[tokio::test]
+async fn availability_of_ten_thousand_clients() {
+    const CLIENTS: u64 = 10_000;
+    let client = local::client();
+    let tables = local::create_tables().await;
+    let store = local::store(&client, &tables, Window::DEFAULT);
+    let now = iot_presence::handler::now_ms();
+    // Client i: connected at now-6h, disconnected at now-5h, back after (i % 60) + 1 minutes.
+    let (t0, down) = (now - 360 * MIN, now - 300 * MIN);
+    let started = Instant::now();
+    let mut writers = JoinSet::new();
+    for w in 0..16 {
+        let store = store.clone();
+        writers.spawn(async move {
+            for i in (w..CLIENTS).step_by(16) {
+                let id = format!("fleet-{i:05}");
+                let back = down + (i % 60 + 1) * MIN;
+                for (ts, kind, version) in [
+                    (t0, "connected", 1),
+                    (down, "disconnected", 1),
+                    (back, "connected", 2),
+                ] {
+                    let mut e = json!({
+                        "clientId": id, "timestamp": ts, "eventType": kind,
+                        "sessionIdentifier": format!("{id}-s"), "versionNumber": version,
+                    });
+                    if kind == "disconnected" {
+                        e["disconnectReason"] = json!("CONNECTION_LOST");
+                    }
+                    iot_presence::handler::handle(&store, &e.to_string(), now)
+                        .await
+                        .unwrap();
+                }
+            }
+        });
+    }
+    while let Some(done) = writers.join_next().await {
+        done.unwrap();
+    }
+    let written = started.elapsed();
+
+    let started = Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_presence"))
+        .args(["--endpoint-url", local::endpoint()])
+        .args([
+            "--status-table",
+            &tables.status,
+            "--events-table",
+            &tables.events,
+        ])
+        .args(["availability", "--all", "--since", "7h", "-o", "json"])
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "local")
+        .env("AWS_SECRET_ACCESS_KEY", "local")
+        .output()
+        .unwrap();
+    let reported = started.elapsed();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len() as u64, CLIENTS + 1);
+    let fleet = &lines[CLIENTS as usize]["fleet"];
+    assert_eq!(fleet["clients"], CLIENTS);
+    assert_eq!(fleet["outages"], CLIENTS);
+    let downtime: u64 = (0..CLIENTS).map(|i| (i % 60 + 1) * MIN).sum();
+    assert_eq!(fleet["offlineMs"], downtime);
+    assert_eq!(fleet["offlineAtEnd"], 0);
+    // The worst client first: 60 minutes down.
+    assert_eq!(lines[0]["offlineMs"], 60 * MIN);
+    println!(
+        "scale: availability --all over {CLIENTS} clients ({} events written in {:.0} s): \
+         report in {:.1} s ({:.0} clients/s) against the local server",
+        3 * CLIENTS,
+        written.as_secs_f64(),
+        reported.as_secs_f64(),
+        CLIENTS as f64 / reported.as_secs_f64()
+    );
+}

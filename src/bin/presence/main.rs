@@ -3,6 +3,8 @@
 //! Exit codes: 0 success, 1 a requested client is unknown, 2 usage error (including missing
 //! table names), 3 the tables could not be read or written (or an alert pass had failures).
 
+mod availability;
+
 use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -133,6 +135,9 @@ enum Command {
               default_value_t = AlertSettings::DEFAULT.flapping_window_ms)]
         flapping_window_ms: u64,
     },
+    /// Uptime, outages, MTTR and the top disconnect reason from the event log, per client or
+    /// for the fleet (worst first)
+    Availability(availability::AvailabilityArgs),
     /// Recompute status items from the event log through the ordering rule
     #[command(group(ArgGroup::new("which").required(true).args(["client", "all"])))]
     Rebuild {
@@ -571,7 +576,10 @@ fn hint(message: &str) -> &'static str {
 async fn run(cli: Cli) -> Result<(), Failure> {
     let needs_events = matches!(
         cli.command,
-        Command::History { .. } | Command::Rebuild { .. } | Command::AlertPass { .. }
+        Command::History { .. }
+            | Command::Rebuild { .. }
+            | Command::AlertPass { .. }
+            | Command::Availability(_)
     );
     let needs_status = !matches!(cli.command, Command::History { .. });
     let status_table = cli.status_table.clone().unwrap_or_default();
@@ -695,6 +703,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 return Err(Failure::Pass);
             }
         }
+        Command::Availability(args) => availability::run(&store, args, format, now_ms()).await?,
         Command::Rebuild {
             client, all, reset, ..
         } => {
