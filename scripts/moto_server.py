@@ -24,6 +24,7 @@ from moto.moto_server.werkzeug_app import (
     MotoRequestHandler,
     create_backend_app,
 )
+from moto.dynamodb.models.table import Table
 from werkzeug.serving import make_server
 
 
@@ -46,6 +47,31 @@ class Serialized:
         return [body]
 
 
+def query_one_partition():
+    """Make a Query on a table's own key read one partition, as DynamoDB does.
+
+    moto answers every Query by listing and sorting the whole table, then filtering on the
+    partition key, so a Query costs O(table) and a test that reads 10,000 clients' histories
+    costs O(clients x rows). Its own filter keeps only items of the asked partition, so handing
+    it that partition alone gives the same answer. Index queries are left as they are. Safe
+    because requests run one at a time (Serialized): the override lives for one call only.
+    """
+    original = Table.query
+
+    def query(self, hash_key, *args, **kwargs):
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        if index_name or hash_key is None or not self.range_key_attr:
+            return original(self, hash_key, *args, **kwargs)
+        partition = list(self.items.get(hash_key, {}).values())
+        self.all_items = lambda: partition
+        try:
+            return original(self, hash_key, *args, **kwargs)
+        finally:
+            del self.all_items
+
+    Table.query = query
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8000, help="TCP port on 127.0.0.1 (0: any free)")
@@ -55,6 +81,7 @@ def main():
 
     # One log line per request costs more than some requests; errors still show.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    query_one_partition()
     app = Serialized(DomainDispatcherApplication(create_backend_app))
     server = make_server(
         "127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler

@@ -33,14 +33,17 @@ use std::time::{Duration, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::event::Presence;
+use crate::thresholds::ThresholdPatterns;
 
 /// The disconnect reason AWS gives when a second connection takes over a client id.
 pub const DUPLICATE_CLIENTID: &str = "DUPLICATE_CLIENTID";
 
-/// Stack-wide alert settings (per-client thresholds override `offline_threshold_ms`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Stack-wide alert settings (a client's own threshold, then the first matching pattern of
+/// `thresholds`, override `offline_threshold_ms`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlertSettings {
     pub offline_threshold_ms: u64,
+    pub thresholds: ThresholdPatterns,
     /// Sessions within `flapping_window_ms` that make an episode; 0 turns flapping alerts off.
     pub flapping_sessions: u32,
     pub flapping_window_ms: u64,
@@ -49,6 +52,7 @@ pub struct AlertSettings {
 impl AlertSettings {
     pub const DEFAULT: AlertSettings = AlertSettings {
         offline_threshold_ms: 5 * 60_000,
+        thresholds: ThresholdPatterns::NONE,
         flapping_sessions: 5,
         flapping_window_ms: 10 * 60_000,
     };
@@ -431,7 +435,10 @@ pub fn plan(
     settings: &AlertSettings,
     now: u64,
 ) -> Plan {
-    let threshold = view.threshold_ms.unwrap_or(settings.offline_threshold_ms);
+    let threshold = view
+        .threshold_ms
+        .or_else(|| settings.thresholds.threshold_for(&view.client_id))
+        .unwrap_or(settings.offline_threshold_ms);
     let mut notices = Vec::new();
     let mut outage = view.outage.clone();
     let mut due: Option<u64> = None;
@@ -559,6 +566,7 @@ mod tests {
             offline_threshold_ms: 5 * MIN,
             flapping_sessions: 3,
             flapping_window_ms: 10 * MIN,
+            thresholds: ThresholdPatterns::NONE,
         }
     }
 

@@ -17,6 +17,7 @@
 //! | `OFFLINE_THRESHOLD_MS` | offline time before an alert, 60000..=604800000 | 300000 |
 //! | `FLAPPING_SESSIONS` | sessions within the window that make flapping, 0 (off)..=1000 | 5 |
 //! | `FLAPPING_WINDOW_MS` | the flapping window, 60000..=86400000 | 600000 |
+//! | `OFFLINE_THRESHOLDS` | thresholds by client-id pattern, `sensor-*=30m,gw-*=2m` (see [`crate::thresholds`]) | none |
 //!
 //! The AWS SDK reads its own variables (`AWS_REGION`, credentials, and
 //! `AWS_ENDPOINT_URL_DYNAMODB` for a local server).
@@ -27,6 +28,7 @@ use thiserror::Error;
 
 use crate::alert::AlertSettings;
 use crate::decision::Window;
+use crate::thresholds::{PatternError, ThresholdPatterns};
 
 pub const STATUS_TABLE_VAR: &str = "STATUS_TABLE_NAME";
 pub const EVENTS_TABLE_VAR: &str = "EVENTS_TABLE_NAME";
@@ -39,11 +41,9 @@ pub const ALERT_TOPIC_VAR: &str = "ALERT_TOPIC_ARN";
 pub const OFFLINE_THRESHOLD_VAR: &str = "OFFLINE_THRESHOLD_MS";
 pub const FLAPPING_SESSIONS_VAR: &str = "FLAPPING_SESSIONS";
 pub const FLAPPING_WINDOW_VAR: &str = "FLAPPING_WINDOW_MS";
+pub const OFFLINE_THRESHOLDS_VAR: &str = "OFFLINE_THRESHOLDS";
 
-/// Thresholds below a minute would be shorter than the alerter's period; above a week, an
-/// alert is no longer news. The same bounds apply to per-client thresholds.
-pub const MIN_THRESHOLD_MS: u64 = 60_000;
-pub const MAX_THRESHOLD_MS: u64 = 7 * 86_400_000;
+pub use crate::thresholds::{MAX_THRESHOLD_MS, MIN_THRESHOLD_MS};
 
 /// W must stay well below the ~1 hour after which AWS resets `versionNumber`: a reconnect after
 /// a reset must fall outside the window, or its lower version would lose to the old session.
@@ -220,6 +220,16 @@ impl AlertConfig {
                 60_000,
                 86_400_000,
             )?,
+            thresholds: match get(OFFLINE_THRESHOLDS_VAR) {
+                None => ThresholdPatterns::NONE,
+                Some(value) => value
+                    .parse()
+                    .map_err(|err: PatternError| ConfigError::Invalid {
+                        var: OFFLINE_THRESHOLDS_VAR,
+                        value,
+                        expected: format!("PATTERN=DURATION,...: {err}"),
+                    })?,
+            },
         };
         Ok(AlertConfig {
             tables,
@@ -335,6 +345,8 @@ mod tests {
             (OFFLINE_THRESHOLD_VAR, "604800001"),
             (FLAPPING_SESSIONS_VAR, "1001"),
             (FLAPPING_WINDOW_VAR, "1000"),
+            (OFFLINE_THRESHOLDS_VAR, "gw-*=2m,sensor-*"),
+            (OFFLINE_THRESHOLDS_VAR, "gw-*=5s"),
         ] {
             let mut bad_vars = vars.clone();
             bad_vars.push((var, bad));
@@ -345,6 +357,7 @@ mod tests {
             (OFFLINE_THRESHOLD_VAR, "60000"),
             (FLAPPING_SESSIONS_VAR, "0"),
             (FLAPPING_WINDOW_VAR, "120000"),
+            (OFFLINE_THRESHOLDS_VAR, "gw-*=2m"),
         ]);
         let c = get(vars).unwrap();
         assert_eq!(
@@ -352,7 +365,8 @@ mod tests {
             AlertSettings {
                 offline_threshold_ms: 60_000,
                 flapping_sessions: 0,
-                flapping_window_ms: 120_000
+                flapping_window_ms: 120_000,
+                thresholds: "gw-*=2m".parse().unwrap(),
             }
         );
     }

@@ -14,6 +14,7 @@
 //! - [`alert`]: offline, back-online and flapping alerts: the planning rule (pure; the single
 //!   source of truth of what to notify) and the message format.
 //! - [`availability`]: availability reports (uptime, outages, MTTR) from the event log (pure).
+//! - [`thresholds`]: offline thresholds by client-id pattern (device classes).
 //! - [`alerter`]: the alert pass: the sparse alert index, claim / send / commit with
 //!   conditional writes, SNS; the scheduled function's handler.
 //!
@@ -29,3 +30,4 @@ pub mod event;
 pub mod handler;
 pub mod read;
 pub mod store;
+pub mod thresholds;

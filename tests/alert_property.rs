@@ -7,6 +7,7 @@
 
 use iot_presence::alert::{plan, AlertSettings, AlertView, Next, Notice, Outage};
 use iot_presence::event::Presence;
+use iot_presence::thresholds::ThresholdPatterns;
 use proptest::prelude::*;
 
 const MIN: u64 = 60_000;
@@ -106,6 +107,7 @@ proptest! {
             offline_threshold_ms: threshold,
             flapping_sessions: 0,
             flapping_window_ms: 10 * MIN,
+            thresholds: ThresholdPatterns::NONE,
         };
         let mut times = Vec::new();
         let mut t = T0;

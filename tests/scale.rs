@@ -16,12 +16,23 @@ use std::time::Instant;
 use common::local::{self, AlertSink};
 use iot_presence::alert::AlertSettings;
 use iot_presence::alerter::Alerter;
-use iot_presence::decision::Window;
+use iot_presence::decision::{Outcome, Window};
 use iot_presence::event::LifecycleEvent;
+use iot_presence::store::event_row;
+use iot_presence::thresholds::ThresholdPatterns;
 use serde_json::json;
 use tokio::task::JoinSet;
 
 const MIN: u64 = 60_000;
+
+/// How many clients each test uses: `SCALE_CLIENTS` (default 10,000), so that a smaller run can
+/// show the per-client cost quickly.
+fn scale_clients() -> u64 {
+    std::env::var("SCALE_CLIENTS")
+        .ok()
+        .map(|v| v.parse().expect("SCALE_CLIENTS is a number"))
+        .unwrap_or(10_000)
+}
 /// 2026-09-21T14:13:20Z
 const T0: u64 = 1_790_000_000_000;
 
@@ -30,8 +41,8 @@ const T0: u64 = 1_790_000_000_000;
 /// pass reads nothing at all.
 #[tokio::test]
 async fn ten_thousand_clients_due_at_once() {
-    const OFFLINE: usize = 10_000;
-    const ONLINE: usize = 1_000;
+    let offline = scale_clients() as usize;
+    let online = offline / 10;
     let started = Instant::now();
     // Subscribers by client-id prefix (bulk-00…, bulk-01…), through SNS filter policies: moto's
     // SQS is O(queue length) per message, so one queue of 10,000 would measure only that.
@@ -45,6 +56,7 @@ async fn ten_thousand_clients_due_at_once() {
         offline_threshold_ms: 5 * MIN,
         flapping_sessions: 0,
         flapping_window_ms: 10 * MIN,
+        thresholds: ThresholdPatterns::NONE,
     };
     let alerter = Alerter::new(
         store.clone(),
@@ -59,8 +71,8 @@ async fn ten_thousand_clients_due_at_once() {
     for w in 0..16 {
         let store = store.clone();
         writers.spawn(async move {
-            for i in (w..OFFLINE + ONLINE).step_by(16) {
-                let (client_id, event_type) = if i < OFFLINE {
+            for i in (w..offline + online).step_by(16) {
+                let (client_id, event_type) = if i < offline {
                     (format!("bulk-{:02}-{i:05}", i % 100), "disconnected")
                 } else {
                     (format!("online-{i:05}"), "connected")
@@ -89,16 +101,16 @@ async fn ten_thousand_clients_due_at_once() {
     // clients (the 1,000 connected ones are not in the alert index).
     let report = alerter.run(T0 + 5 * MIN).await;
     assert!(report.errors.is_empty(), "{:?}", report.errors);
-    assert_eq!(report.due, OFFLINE as u64);
-    assert_eq!(report.offline, OFFLINE as u64);
+    assert_eq!(report.due, offline as u64);
+    assert_eq!(report.offline, offline as u64);
     let received = sink.drain().await;
-    assert_eq!(received.len(), OFFLINE);
+    assert_eq!(received.len(), offline);
     assert!(received.iter().all(|r| r.message["kind"] == "offline"));
     let clients: HashSet<&str> = received
         .iter()
         .map(|r| r.message["clientId"].as_str().unwrap())
         .collect();
-    assert_eq!(clients.len(), OFFLINE);
+    assert_eq!(clients.len(), offline);
 
     // Afterwards a pass reads nothing at all, with 10k clients offline and 1k online.
     let report = alerter.run(T0 + 6 * MIN).await;
@@ -106,20 +118,23 @@ async fn ten_thousand_clients_due_at_once() {
     assert_eq!(report.due, 0);
     assert!(sink.drain().await.is_empty());
     println!(
-        "scale: {} status items written in {:.0} s; pass over {OFFLINE} due clients and the \
+        "scale: {} status items written in {:.0} s; pass over {offline} due clients and the \
          empty pass after it took {:.0} s more (moto)",
-        OFFLINE + ONLINE,
+        offline + online,
         written.as_secs_f64(),
         (started.elapsed() - written).as_secs_f64()
     );
 }
 
 /// `presence availability --all` over 10,000 clients with three events each (online, an
-/// outage, back), written through the real handler: every client is reported, and the fleet
-/// totals are the sum of what was written.
+/// outage, back): every client is reported, and the fleet totals are the sum of what was
+/// written. The rows are written 25 to a request as the handler writes them (`event_row`, all
+/// `applied`, since they arrive in order), and each client's status by the real status update,
+/// so that `--all` lists it: through the handler, the seeding alone would take ten minutes of
+/// moto. That a shuffled, duplicated delivery reports the same is `tests/availability.rs`'s job.
 #[tokio::test]
 async fn availability_of_ten_thousand_clients() {
-    const CLIENTS: u64 = 10_000;
+    let clients = scale_clients();
     let client = local::client();
     let tables = local::create_tables().await;
     let store = local::store(&client, &tables, Window::DEFAULT);
@@ -129,11 +144,13 @@ async fn availability_of_ten_thousand_clients() {
     let started = Instant::now();
     let mut writers = JoinSet::new();
     for w in 0..16 {
-        let store = store.clone();
+        let (store, client, events_table) = (store.clone(), client.clone(), tables.events.clone());
         writers.spawn(async move {
-            for i in (w..CLIENTS).step_by(16) {
+            let mut rows = Vec::new();
+            for i in (w..clients).step_by(16) {
                 let id = format!("fleet-{i:05}");
                 let back = down + (i % 60 + 1) * MIN;
+                let mut last = None;
                 for (ts, kind, version) in [
                     (t0, "connected", 1),
                     (down, "disconnected", 1),
@@ -146,11 +163,19 @@ async fn availability_of_ten_thousand_clients() {
                     if kind == "disconnected" {
                         e["disconnectReason"] = json!("CONNECTION_LOST");
                     }
-                    iot_presence::handler::handle(&store, &e.to_string(), now)
-                        .await
-                        .unwrap();
+                    let payload = e.to_string();
+                    let event = LifecycleEvent::parse(&payload).unwrap();
+                    let key = event.event_key();
+                    rows.push(event_row(&event, &key, &payload, Outcome::Applied, now, 30));
+                    last = Some((event, key));
+                }
+                let (event, key) = last.unwrap();
+                store.apply_status(&event, &key, now).await.unwrap();
+                if rows.len() >= 24 {
+                    local::put_rows(&client, &events_table, std::mem::take(&mut rows)).await;
                 }
             }
+            local::put_rows(&client, &events_table, rows).await;
         });
     }
     while let Some(done) = writers.join_next().await {
@@ -184,21 +209,21 @@ async fn availability_of_ten_thousand_clients() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len() as u64, CLIENTS + 1);
-    let fleet = &lines[CLIENTS as usize]["fleet"];
-    assert_eq!(fleet["clients"], CLIENTS);
-    assert_eq!(fleet["outages"], CLIENTS);
-    let downtime: u64 = (0..CLIENTS).map(|i| (i % 60 + 1) * MIN).sum();
+    assert_eq!(lines.len() as u64, clients + 1);
+    let fleet = &lines[clients as usize]["fleet"];
+    assert_eq!(fleet["clients"], clients);
+    assert_eq!(fleet["outages"], clients);
+    let downtime: u64 = (0..clients).map(|i| (i % 60 + 1) * MIN).sum();
     assert_eq!(fleet["offlineMs"], downtime);
     assert_eq!(fleet["offlineAtEnd"], 0);
     // The worst client first: 60 minutes down.
     assert_eq!(lines[0]["offlineMs"], 60 * MIN);
     println!(
-        "scale: availability --all over {CLIENTS} clients ({} events written in {:.0} s): \
+        "scale: availability --all over {clients} clients ({} events written in {:.0} s): \
          report in {:.1} s ({:.0} clients/s) against the local server",
-        3 * CLIENTS,
+        3 * clients,
         written.as_secs_f64(),
         reported.as_secs_f64(),
-        CLIENTS as f64 / reported.as_secs_f64()
+        clients as f64 / reported.as_secs_f64()
     );
 }

@@ -5,8 +5,9 @@ mod common;
 
 use common::local::template_definitions;
 use iot_presence::config::{
-    ALERT_TOPIC_VAR, EVENTS_TABLE_VAR, FLAPPING_SESSIONS_VAR, FLAPPING_WINDOW_VAR,
-    OFFLINE_THRESHOLD_VAR, RETENTION_VAR, STATUS_TABLE_VAR, WINDOW_VAR,
+    ALERT_TOPIC_VAR, EVENTS_TABLE_VAR, FLAPPING_SESSIONS_VAR, FLAPPING_WINDOW_VAR, FUTURE_SKEW_VAR,
+    OFFLINE_THRESHOLDS_VAR, OFFLINE_THRESHOLD_VAR, RETENTION_VAR, STATUS_RETENTION_VAR,
+    STATUS_TABLE_VAR, WINDOW_VAR,
 };
 use iot_presence::event::{TOPIC_CLIENT_ID_FIELD, TOPIC_EVENT_TYPE_FIELD};
 use iot_presence::store::{attr, ALERT_INDEX, STATUS_INDEX};
@@ -87,6 +88,12 @@ fn tables_match_what_the_code_writes() {
     assert!(defs.contains(&json!({"AttributeName": attr::ALERT_SHARD, "AttributeType": "S"})));
     assert!(defs.contains(&json!({"AttributeName": attr::ALERT_DUE_AT, "AttributeType": "N"})));
 
+    // Status items expire only when STATUS_RETENTION_DAYS sets expiresAt on them.
+    assert_eq!(
+        t["status"]["TimeToLive"],
+        json!({"AttributeName": attr::EXPIRES_AT, "Enabled": true})
+    );
+
     let events = &t["events"];
     assert_eq!(
         keys(&events["CreateTable"]["KeySchema"]),
@@ -109,6 +116,8 @@ fn the_function_gets_exactly_the_variables_the_code_reads() {
         EVENTS_TABLE_VAR,
         WINDOW_VAR,
         RETENTION_VAR,
+        FUTURE_SKEW_VAR,
+        STATUS_RETENTION_VAR,
     ];
     expected.sort();
     assert_eq!(t["functionEnvironment"], json!(expected));
@@ -122,6 +131,7 @@ fn the_alerter_gets_exactly_the_variables_it_reads() {
         EVENTS_TABLE_VAR,
         ALERT_TOPIC_VAR,
         OFFLINE_THRESHOLD_VAR,
+        OFFLINE_THRESHOLDS_VAR,
         FLAPPING_SESSIONS_VAR,
         FLAPPING_WINDOW_VAR,
     ];
@@ -138,13 +148,15 @@ fn the_rule_adds_the_topic_fields_the_parser_checks() {
 }
 
 #[test]
-fn alert_parameter_defaults_are_the_codes_defaults() {
+fn parameter_defaults_are_the_codes_defaults() {
     let template = include_str!("../template.yaml");
     let d = iot_presence::alert::AlertSettings::DEFAULT;
     for (parameter, default) in [
         ("OfflineThresholdMs", d.offline_threshold_ms),
         ("FlappingSessions", u64::from(d.flapping_sessions)),
         ("FlappingWindowMs", d.flapping_window_ms),
+        ("FutureSkewMs", iot_presence::config::DEFAULT_FUTURE_SKEW_MS),
+        ("StatusRetentionDays", 0),
     ] {
         let declared = format!("  {parameter}:\n    Type: Number\n    Default: {default}\n");
         assert!(

@@ -141,6 +141,40 @@ pub fn store(client: &Client, tables: &Tables, window: Window) -> Store {
     Store::new(client.clone(), &config)
 }
 
+/// Writes rows with BatchWriteItem, 25 to a request, retrying what the server left unprocessed
+/// (a bounded number of times): for seeding large tests quickly.
+pub async fn put_rows(client: &Client, table: &str, rows: Vec<Item>) {
+    use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+    for chunk in rows.chunks(25) {
+        let mut requests: Vec<WriteRequest> = chunk
+            .iter()
+            .map(|row| {
+                let put = PutRequest::builder().set_item(Some(row.clone())).build();
+                WriteRequest::builder().put_request(put.unwrap()).build()
+            })
+            .collect();
+        for _attempt in 0..10 {
+            let out = client
+                .batch_write_item()
+                .request_items(table, requests)
+                .send()
+                .await
+                .expect("batch write");
+            requests = out
+                .unprocessed_items
+                .and_then(|mut left| left.remove(table))
+                .unwrap_or_default();
+            if requests.is_empty() {
+                break;
+            }
+        }
+        assert!(
+            requests.is_empty(),
+            "rows left unprocessed after 10 attempts"
+        );
+    }
+}
+
 pub async fn status_item(client: &Client, tables: &Tables, client_id: &str) -> Option<Item> {
     client
         .get_item()

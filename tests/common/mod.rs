@@ -1,6 +1,8 @@
-//! Shared by the integration tests: the local DynamoDB server and tables (`local`), and
-//! generated true histories of lifecycle events (`history`). Each test binary uses a part.
+//! Shared by the integration tests: the local DynamoDB server and tables (`local`), an alerting
+//! fixture (`alerting`), and generated true histories of lifecycle events (`history`). Each test
+//! binary uses a part.
 #![allow(dead_code)]
 
+pub mod alerting;
 pub mod history;
 pub mod local;

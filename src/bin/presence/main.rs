@@ -15,14 +15,15 @@ use iot_presence::alert::AlertSettings;
 use iot_presence::alerter::{Alerter, RunReport};
 use iot_presence::config::{
     aws_config, Config, Timeouts, ALERT_TOPIC_VAR, EVENTS_TABLE_VAR, FLAPPING_SESSIONS_VAR,
-    FLAPPING_WINDOW_VAR, MAX_THRESHOLD_MS, MIN_THRESHOLD_MS, OFFLINE_THRESHOLD_VAR,
-    STATUS_TABLE_VAR,
+    FLAPPING_WINDOW_VAR, MAX_THRESHOLD_MS, MIN_THRESHOLD_MS, OFFLINE_THRESHOLDS_VAR,
+    OFFLINE_THRESHOLD_VAR, STATUS_TABLE_VAR,
 };
 use iot_presence::decision::Window;
 use iot_presence::event::Presence;
 use iot_presence::handler::{error_chain, now_ms};
 use iot_presence::read::{HistoryEntry, ReadError, Rebuilt, Status, Summary};
 use iot_presence::store::{Store, StoreError};
+use iot_presence::thresholds::ThresholdPatterns;
 use serde_json::{json, Map, Value};
 use tokio::task::JoinSet;
 
@@ -126,6 +127,10 @@ enum Command {
               default_value_t = AlertSettings::DEFAULT.offline_threshold_ms,
               value_parser = clap::value_parser!(u64).range(MIN_THRESHOLD_MS..=MAX_THRESHOLD_MS))]
         offline_threshold_ms: u64,
+        /// Thresholds by client-id pattern, first match wins: `sensor-*=30m,gw-*=2m` (a
+        /// client's own threshold still comes first) [env: OFFLINE_THRESHOLDS]
+        #[arg(long, env = OFFLINE_THRESHOLDS_VAR, hide_env = true, default_value = "")]
+        offline_thresholds: ThresholdPatterns,
         /// Sessions within the window that make flapping; 0 turns it off [env: FLAPPING_SESSIONS]
         #[arg(long, env = FLAPPING_SESSIONS_VAR, hide_env = true,
               default_value_t = AlertSettings::DEFAULT.flapping_sessions)]
@@ -687,6 +692,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             topic_arn,
             at,
             offline_threshold_ms,
+            offline_thresholds,
             flapping_sessions,
             flapping_window_ms,
         } => {
@@ -694,6 +700,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 offline_threshold_ms,
                 flapping_sessions,
                 flapping_window_ms,
+                thresholds: offline_thresholds,
             };
             let alerter = Alerter::new(store, aws_sdk_sns::Client::new(&sdk), topic_arn, settings);
             let at = at.unwrap_or_else(now_ms);
