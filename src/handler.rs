@@ -20,6 +20,9 @@ pub struct Response {
     pub event_type: &'static str,
     pub event_key: String,
     pub outcome: Outcome,
+    /// The event's row was there already (a redelivery): `outcome` is the recorded one.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub redelivered: bool,
 }
 
 /// Why an invocation failed. Either way Lambda keeps the event: it retries the invocation, and
@@ -127,6 +130,7 @@ pub async fn handle(store: &Store, payload: &str, now_ms: u64) -> Result<Respons
         event_type: event.event_type.as_str(),
         event_key: recorded.event_key,
         outcome: recorded.outcome,
+        redelivered: recorded.redelivered,
     })
 }
 

@@ -15,6 +15,7 @@
 //!   source of truth of what to notify) and the message format.
 //! - [`availability`]: availability reports (uptime, outages, MTTR) from the event log (pure).
 //! - [`thresholds`]: offline thresholds by client-id pattern (device classes).
+//! - [`redrive`]: failed events read back from the failure queues' messages (pure).
 //! - [`alerter`]: the alert pass: the sparse alert index, claim / send / commit with
 //!   conditional writes, SNS; the scheduled function's handler.
 //!
@@ -29,5 +30,6 @@ pub mod decision;
 pub mod event;
 pub mod handler;
 pub mod read;
+pub mod redrive;
 pub mod store;
 pub mod thresholds;

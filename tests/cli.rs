@@ -124,21 +124,8 @@ async fn fleet() -> Fleet {
 }
 
 fn presence(tables: &Tables, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_presence"))
-        .args(["--endpoint-url", endpoint()])
-        .args([
-            "--status-table",
-            &tables.status,
-            "--events-table",
-            &tables.events,
-        ])
+    local::presence_command(tables)
         .args(args)
-        .env_remove("STATUS_TABLE_NAME")
-        .env_remove("EVENTS_TABLE_NAME")
-        .env_remove("TIMESTAMP_WINDOW_MS")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "local")
-        .env("AWS_SECRET_ACCESS_KEY", "local")
         .output()
         .expect("run presence")
 }

@@ -184,18 +184,8 @@ async fn availability_of_ten_thousand_clients() {
     let written = started.elapsed();
 
     let started = Instant::now();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_presence"))
-        .args(["--endpoint-url", local::endpoint()])
-        .args([
-            "--status-table",
-            &tables.status,
-            "--events-table",
-            &tables.events,
-        ])
+    let out = local::presence_command(&tables)
         .args(["availability", "--all", "--since", "7h", "-o", "json"])
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "local")
-        .env("AWS_SECRET_ACCESS_KEY", "local")
         .output()
         .unwrap();
     let reported = started.elapsed();
@@ -225,5 +215,77 @@ async fn availability_of_ten_thousand_clients() {
         written.as_secs_f64(),
         reported.as_secs_f64(),
         clients as f64 / reported.as_secs_f64()
+    );
+}
+
+/// `presence redrive` over a failed-events queue of 2,000 Lambda on-failure records (one
+/// disconnect per client, written by the real handler path): every event is recorded, every
+/// message deleted, and the throughput against the local server is printed.
+#[tokio::test]
+async fn redrive_of_two_thousand_failed_events() {
+    let messages = scale_clients() / 5;
+    let client = local::client();
+    let tables = local::create_tables().await;
+    let sqs = local::sqs_client();
+    let queue = sqs
+        .create_queue()
+        .queue_name(format!("scale-redrive-{}", std::process::id()))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let bodies: Vec<String> = (0..messages)
+        .map(|i| {
+            let event = json!({
+                "clientId": format!("redrive-{i:05}"), "timestamp": T0 + i,
+                "eventType": "disconnected", "sessionIdentifier": "s1", "versionNumber": 1,
+                "disconnectReason": "CONNECTION_LOST",
+                "topicEventType": "disconnected", "topicClientId": format!("redrive-{i:05}"),
+            });
+            json!({"requestContext": {"condition": "RetriesExhausted"}, "requestPayload": event})
+                .to_string()
+        })
+        .collect();
+    for chunk in bodies.chunks(10) {
+        let entries = chunk.iter().enumerate().map(|(i, body)| {
+            aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .message_body(body)
+                .build()
+                .unwrap()
+        });
+        sqs.send_message_batch()
+            .queue_url(&queue)
+            .set_entries(Some(entries.collect()))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let started = Instant::now();
+    let out = local::presence_command(&tables)
+        .args(["redrive", "--queue", &queue, "-o", "json"])
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let counts: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(counts["messages"], messages);
+    assert_eq!(counts["applied"], messages);
+    assert_eq!(counts["deleted"], messages);
+    for i in [0, messages / 2, messages - 1] {
+        let id = format!("redrive-{i:05}");
+        assert!(local::status_item(&client, &tables, &id).await.is_some(), "{id}");
+    }
+    println!(
+        "scale: redrive of {messages} failed events in {:.1} s ({:.0} messages/s) against the \
+         local server",
+        took.as_secs_f64(),
+        messages as f64 / took.as_secs_f64()
     );
 }

@@ -237,6 +237,32 @@ fn sdk_config() -> aws_config::SdkConfig {
         .build()
 }
 
+/// SQS on the local server.
+pub fn sqs_client() -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(&sdk_config())
+}
+
+/// The `presence` binary pointed at the local server and `tables`, with none of the developer's
+/// own table or window variables leaking in; add the subcommand's arguments.
+pub fn presence_command(tables: &Tables) -> std::process::Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_presence"));
+    command
+        .args(["--endpoint-url", endpoint()])
+        .args([
+            "--status-table",
+            &tables.status,
+            "--events-table",
+            &tables.events,
+        ])
+        .env_remove("STATUS_TABLE_NAME")
+        .env_remove("EVENTS_TABLE_NAME")
+        .env_remove("TIMESTAMP_WINDOW_MS")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "local")
+        .env("AWS_SECRET_ACCESS_KEY", "local");
+    command
+}
+
 /// SNS on the local server (moto serves every service on one endpoint).
 pub fn sns_client() -> aws_sdk_sns::Client {
     aws_sdk_sns::Client::new(&sdk_config())
@@ -279,7 +305,7 @@ impl AlertSink {
             .expect("create topic")
             .topic_arn
             .expect("topic arn");
-        let sqs = aws_sdk_sqs::Client::new(&sdk_config());
+        let sqs = sqs_client();
         let filters: Vec<Option<&str>> = if prefixes.is_empty() {
             vec![None]
         } else {

@@ -4,6 +4,7 @@
 //! table names), 3 the tables could not be read or written (or an alert pass had failures).
 
 mod availability;
+mod redrive;
 
 use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
@@ -143,6 +144,9 @@ enum Command {
     /// Uptime, outages, MTTR and the top disconnect reason from the event log, per client or
     /// for the fleet (worst first)
     Availability(availability::AvailabilityArgs),
+    /// Re-apply failed events from a failure queue (FailedEventsQueueUrl, RuleErrorsQueueUrl)
+    /// through the function's own path; delete each message once its event is recorded
+    Redrive(redrive::RedriveArgs),
     /// Recompute status items from the event log through the ordering rule
     #[command(group(ArgGroup::new("which").required(true).args(["client", "all"])))]
     Rebuild {
@@ -550,8 +554,12 @@ enum Failure {
     Unknown,
     Read(ReadError),
     Write(StoreError),
+    /// A queue could not be read (the message names the queue and the cause).
+    Queue(String),
     /// Reported already.
     Pass,
+    /// `redrive` left messages in the queue (reported already).
+    Left,
 }
 
 impl From<StoreError> for Failure {
@@ -567,7 +575,9 @@ impl From<ReadError> for Failure {
 }
 
 fn hint(message: &str) -> &'static str {
-    if message.contains("ResourceNotFound") {
+    if message.contains("NonExistentQueue") || message.contains("QueueDoesNotExist") {
+        "check --queue: the stack outputs FailedEventsQueueUrl and RuleErrorsQueueUrl, in this region"
+    } else if message.contains("ResourceNotFound") {
         "check --status-table/--events-table (or STATUS_TABLE_NAME/EVENTS_TABLE_NAME) and the region (AWS_REGION)"
     } else if message.contains("credentials") || message.contains("Credentials") {
         "configure AWS credentials (AWS_PROFILE, aws configure, or an instance role)"
@@ -585,6 +595,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             | Command::Rebuild { .. }
             | Command::AlertPass { .. }
             | Command::Availability(_)
+            | Command::Redrive(_)
     );
     let needs_status = !matches!(cli.command, Command::History { .. });
     let status_table = cli.status_table.clone().unwrap_or_default();
@@ -605,9 +616,22 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         } => Window(*w),
         _ => Window::DEFAULT,
     };
-    let config = Config {
-        window,
-        ..Config::with_tables(status_table, events_table)
+    let config = if matches!(cli.command, Command::Redrive(_)) {
+        // Redriven events are written as the function writes them: with the function's
+        // settings (TIMESTAMP_WINDOW_MS, EVENT_RETENTION_DAYS, FUTURE_SKEW_MS,
+        // STATUS_RETENTION_DAYS) when they are set, validated the same way.
+        let (status, events) = (status_table.clone(), events_table.clone());
+        Config::from_lookup(|var| match var {
+            STATUS_TABLE_VAR => Some(status.clone()),
+            EVENTS_TABLE_VAR => Some(events.clone()),
+            other => std::env::var(other).ok(),
+        })
+        .map_err(|err| Failure::Usage(err.to_string()))?
+    } else {
+        Config {
+            window,
+            ..Config::with_tables(status_table, events_table)
+        }
     };
     let sdk = aws_config(
         cli.endpoint_url.as_deref(),
@@ -711,6 +735,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::Availability(args) => availability::run(&store, args, format, now_ms()).await?,
+        Command::Redrive(args) => {
+            redrive::run(&store, &aws_sdk_sqs::Client::new(&sdk), args, format).await?
+        }
         Command::Rebuild {
             client, all, reset, ..
         } => {
@@ -783,7 +810,12 @@ async fn main() -> ExitCode {
         }
         Err(Failure::Read(err)) => aws_failure(&err),
         Err(Failure::Write(err)) => aws_failure(&err),
+        Err(Failure::Queue(message)) => {
+            eprintln!("presence: {message}\nhint: {}", hint(&message));
+            ExitCode::from(3)
+        }
         Err(Failure::Pass) => ExitCode::from(3),
+        Err(Failure::Left) => ExitCode::from(4),
     }
 }
 

@@ -1,0 +1,293 @@
+//! `presence redrive`: failed events back from a failure queue, through the function's own path
+//! (`handler::handle`: the same validation, the same ordering rule, the same idempotent event
+//! row). The message formats: `iot_presence::redrive`.
+//!
+//! A message is deleted only after its event is recorded. A message that cannot be redriven (in
+//! no known format, or whose event fails validation, or whose write failed) stays in the queue,
+//! visible again at the end of the run, and is reported with the reason. Safe to run twice, or
+//! twice at once: a received message is hidden from other readers for `--visibility-timeout`,
+//! and re-applying an event that was recorded already changes nothing (it reports
+//! `redelivered`).
+
+use std::collections::HashSet;
+
+use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, Message, QueueAttributeName};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use iot_presence::decision::Outcome;
+use iot_presence::event::LifecycleEvent;
+use iot_presence::handler::{self, error_chain, now_ms, HandlerError};
+use iot_presence::redrive::parse_message;
+use iot_presence::store::Store;
+use serde::Serialize;
+use tokio::task::JoinSet;
+
+use crate::{Failure, Format};
+
+#[derive(Args)]
+pub struct RedriveArgs {
+    /// The queue's URL: the stack output FailedEventsQueueUrl or RuleErrorsQueueUrl
+    #[arg(long)]
+    queue: String,
+    /// Read and check every message; write nothing and delete nothing (the messages are made
+    /// visible again at the end)
+    #[arg(long)]
+    dry_run: bool,
+    /// At most this many messages
+    #[arg(long, default_value_t = 100_000,
+          value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    max: u64,
+    /// Seconds a received message stays hidden from other readers while this run works on it
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(i32).range(1..=43_200))]
+    visibility_timeout: i32,
+}
+
+/// What a run did, by message.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Counts {
+    pub messages: u64,
+    pub applied: u64,
+    pub stale: u64,
+    pub duplicate: u64,
+    /// `connect_failed` events: recorded, never a state change.
+    pub recorded: u64,
+    /// Recorded as `invalid` (e.g. from the future): kept with the reason, deleted from the queue.
+    pub invalid: u64,
+    /// Events whose row was there already (another run, or the function's own last attempt).
+    pub redelivered: u64,
+    /// `--dry-run`: messages that would be redriven.
+    pub would_redrive: u64,
+    pub deleted: u64,
+    pub left: Vec<Left>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Left {
+    pub message_id: String,
+    pub reason: String,
+}
+
+enum Fate {
+    Recorded(handler::Response),
+    WouldRedrive,
+    Left(String),
+}
+
+/// Concurrent messages: one receive's worth.
+const BATCH: u64 = 10;
+
+pub async fn run(
+    store: &Store,
+    sqs: &aws_sdk_sqs::Client,
+    args: RedriveArgs,
+    format: Format,
+) -> Result<(), Failure> {
+    let queue_error = |what: &str, err: &dyn std::error::Error| {
+        Failure::Queue(format!("{what} {}: {}", args.queue, error_chain(err)))
+    };
+    let waiting = sqs
+        .get_queue_attributes()
+        .queue_url(&args.queue)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .send()
+        .await
+        .map_err(|e| queue_error("could not read the queue", &e))?
+        .attributes
+        .and_then(|a| {
+            a.get(&QueueAttributeName::ApproximateNumberOfMessages)
+                .and_then(|n| n.parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    let progress = ProgressBar::new(waiting.min(args.max)).with_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} messages, {per_sec}, eta {eta}")
+            .expect("valid template"),
+    );
+    if format != Format::Table || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        progress.set_draw_target(ProgressDrawTarget::hidden());
+    }
+
+    let mut counts = Counts::default();
+    let mut seen = HashSet::new();
+    // Receipt handles of the messages to make visible again at the end.
+    let mut release = Vec::new();
+    while counts.messages < args.max {
+        let want = BATCH.min(args.max - counts.messages) as i32;
+        let received = sqs
+            .receive_message()
+            .queue_url(&args.queue)
+            .max_number_of_messages(want)
+            .visibility_timeout(args.visibility_timeout)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .map_err(|e| queue_error("could not receive from", &e))?
+            .messages
+            .unwrap_or_default();
+        // Stop when the queue is empty, or holds only what this run has seen (left messages
+        // that reappeared): every pass is bounded by the queue, and the whole run by --max.
+        let fresh: Vec<Message> = received
+            .into_iter()
+            .filter(|m| seen.insert(m.message_id().unwrap_or_default().to_owned()))
+            .collect();
+        if fresh.is_empty() {
+            break;
+        }
+        let mut tasks = JoinSet::new();
+        for message in fresh {
+            let store = store.clone();
+            let dry_run = args.dry_run;
+            tasks.spawn(async move {
+                let fate = redrive_one(&store, message.body().unwrap_or_default(), dry_run).await;
+                (message, fate)
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            let (message, fate) = done.expect("redrive task panicked");
+            counts.messages += 1;
+            progress.inc(1);
+            let id = message.message_id().unwrap_or_default().to_owned();
+            let receipt = message.receipt_handle().unwrap_or_default().to_owned();
+            match fate {
+                Fate::Recorded(response) => {
+                    count(&mut counts, &response);
+                    let deleted = sqs
+                        .delete_message()
+                        .queue_url(&args.queue)
+                        .receipt_handle(&receipt)
+                        .send()
+                        .await;
+                    match deleted {
+                        Ok(_) => counts.deleted += 1,
+                        Err(err) => counts.left.push(Left {
+                            message_id: id,
+                            reason: format!(
+                                "recorded, but not deleted (a later run finds it redelivered): {}",
+                                error_chain(&err)
+                            ),
+                        }),
+                    }
+                }
+                Fate::WouldRedrive => {
+                    counts.would_redrive += 1;
+                    release.push(receipt);
+                }
+                Fate::Left(reason) => {
+                    progress.suspend(|| eprintln!("presence: left message {id}: {reason}"));
+                    counts.left.push(Left {
+                        message_id: id,
+                        reason,
+                    });
+                    release.push(receipt);
+                }
+            }
+        }
+    }
+    progress.finish_and_clear();
+    make_visible(sqs, &args.queue, release).await;
+    print(&args.queue, &counts, args.dry_run, format);
+    if counts.left.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Left)
+    }
+}
+
+async fn redrive_one(store: &Store, body: &str, dry_run: bool) -> Fate {
+    let failed = match parse_message(body) {
+        Ok(failed) => failed,
+        Err(err) => return Fate::Left(error_chain(&err)),
+    };
+    let source = failed.source.name();
+    if dry_run {
+        return match LifecycleEvent::parse(&failed.payload) {
+            Ok(_) => Fate::WouldRedrive,
+            Err(err) => Fate::Left(format!("invalid lifecycle event ({source}): {err}")),
+        };
+    }
+    match handler::handle(store, &failed.payload, now_ms()).await {
+        Ok(response) => Fate::Recorded(response),
+        Err(HandlerError::Invalid(err)) => {
+            Fate::Left(format!("invalid lifecycle event ({source}): {err}"))
+        }
+        Err(err) => Fate::Left(format!(
+            "not recorded ({source}), try again: {}",
+            error_chain(&err)
+        )),
+    }
+}
+
+fn count(counts: &mut Counts, response: &handler::Response) {
+    if response.redelivered {
+        counts.redelivered += 1;
+    }
+    match response.outcome {
+        Outcome::Applied => counts.applied += 1,
+        Outcome::Stale => counts.stale += 1,
+        Outcome::Duplicate => counts.duplicate += 1,
+        Outcome::Recorded => counts.recorded += 1,
+        Outcome::Invalid => counts.invalid += 1,
+        // Never an outcome of an event the function records.
+        Outcome::Reconciled => {}
+    }
+}
+
+/// Makes messages visible again at once (10 to a request); best effort: a message this fails
+/// for reappears anyway when its visibility timeout ends.
+async fn make_visible(sqs: &aws_sdk_sqs::Client, queue: &str, receipts: Vec<String>) {
+    for chunk in receipts.chunks(10) {
+        let entries = chunk.iter().enumerate().map(|(i, receipt)| {
+            ChangeMessageVisibilityBatchRequestEntry::builder()
+                .id(i.to_string())
+                .receipt_handle(receipt)
+                .visibility_timeout(0)
+                .build()
+                .expect("id and receipt handle are set")
+        });
+        let sent = sqs
+            .change_message_visibility_batch()
+            .queue_url(queue)
+            .set_entries(Some(entries.collect()))
+            .send()
+            .await;
+        if let Err(err) = sent {
+            eprintln!(
+                "presence: could not make {} messages visible again (they reappear after the \
+                 visibility timeout): {}",
+                chunk.len(),
+                error_chain(&err)
+            );
+        }
+    }
+}
+
+fn print(queue: &str, c: &Counts, dry_run: bool, format: Format) {
+    if format == Format::Json {
+        println!("{}", serde_json::to_string(c).expect("counts serialize"));
+        return;
+    }
+    if dry_run {
+        println!(
+            "dry run of {queue}: {} messages: {} would be redriven, {} would be left (nothing \
+             written, nothing deleted)",
+            c.messages,
+            c.would_redrive,
+            c.left.len()
+        );
+    } else {
+        println!(
+            "redrive of {queue}: {} messages: applied {}, stale {}, duplicate {}, recorded {}, \
+             invalid {} ({} redelivered); deleted {}, left {}",
+            c.messages,
+            c.applied,
+            c.stale,
+            c.duplicate,
+            c.recorded,
+            c.invalid,
+            c.redelivered,
+            c.deleted,
+            c.left.len()
+        );
+    }
+}
