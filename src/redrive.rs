@@ -77,7 +77,9 @@ pub enum MessageError {
     NotBase64(#[source] base64::DecodeError),
     #[error("the rule error's original payload is not a JSON object")]
     PayloadNotAnObject(#[source] serde_json::Error),
-    #[error("the rule error's topic {0:?} is not a presence topic ($aws/events/presence/TYPE/CLIENT)")]
+    #[error(
+        "the rule error's topic {0:?} is not a presence topic ($aws/events/presence/TYPE/CLIENT)"
+    )]
     NotAPresenceTopic(String),
 }
 
@@ -144,8 +146,8 @@ fn rule_error(message: &Map<String, Value>, encoded: &Value) -> Result<FailedEve
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(encoded.trim())
         .map_err(MessageError::NotBase64)?;
-    let mut event: Map<String, Value> = serde_json::from_slice(&bytes)
-        .map_err(MessageError::PayloadNotAnObject)?;
+    let mut event: Map<String, Value> =
+        serde_json::from_slice(&bytes).map_err(MessageError::PayloadNotAnObject)?;
     // What the rule's SQL adds (`SELECT *, topic(4) AS ..., topic(5) AS ...`).
     event.insert(TOPIC_EVENT_TYPE_FIELD.to_owned(), event_type.into());
     event.insert(TOPIC_CLIENT_ID_FIELD.to_owned(), client_id.into());
@@ -274,7 +276,9 @@ mod tests {
             err(r#"{"base64OriginalPayload":"WzFd","topic":"$aws/events/presence/connected/a"}"#),
             "the rule error's original payload is not a JSON object"
         );
-        assert!(err(r#"{"base64OriginalPayload":"e30=","topic":"$aws/events/presence/connected"}"#)
-            .contains("not a presence topic"));
+        assert!(err(
+            r#"{"base64OriginalPayload":"e30=","topic":"$aws/events/presence/connected"}"#
+        )
+        .contains("not a presence topic"));
     }
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::process::{Command, Output};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use common::local::{self, endpoint, status_item, Tables};
+use common::local::{self, status_item, Tables};
 use iot_presence::decision::Window;
 use iot_presence::handler::{handle, now_ms};
 use iot_presence::store::attr;

@@ -174,10 +174,19 @@ async fn both_formats_are_redriven_and_bad_messages_stay_with_the_reason() {
     let out = redrive(&tables, &queue, &["--dry-run", "-o", "json"]);
     assert_eq!(out.status.code(), Some(4), "{out:?}");
     let c = counts(&out);
-    assert_eq!((c["messages"].as_u64(), c["wouldRedrive"].as_u64()), (Some(9), Some(5)));
+    assert_eq!(
+        (c["messages"].as_u64(), c["wouldRedrive"].as_u64()),
+        (Some(9), Some(5))
+    );
     assert_eq!(c["left"].as_array().unwrap().len(), 4);
-    assert!(local::status_item(&client, &tables, "pump-1").await.is_none());
-    assert_eq!(queue.depth().await, (9, 0), "a dry run leaves every message visible");
+    assert!(local::status_item(&client, &tables, "pump-1")
+        .await
+        .is_none());
+    assert_eq!(
+        queue.depth().await,
+        (9, 0),
+        "a dry run leaves every message visible"
+    );
 
     let out = redrive(&tables, &queue, &["-o", "json"]);
     assert_eq!(out.status.code(), Some(4), "messages were left: exit 4");
@@ -197,20 +206,35 @@ async fn both_formats_are_redriven_and_bad_messages_stay_with_the_reason() {
         .map(|l| l["reason"].as_str().unwrap())
         .collect();
     assert_eq!(reasons.len(), 4);
-    assert!(reasons.iter().any(|r| r.starts_with("the message is not JSON: expected")), "{reasons:?}");
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.starts_with("the message is not JSON: expected")),
+        "{reasons:?}"
+    );
     assert!(reasons.iter().any(|r| r.contains("its fields: hello")));
-    assert!(reasons
-        .iter()
-        .any(|r| r.contains("invalid lifecycle event (lambda-on-failure)") && r.contains("clientId")));
+    assert!(reasons.iter().any(
+        |r| r.contains("invalid lifecycle event (lambda-on-failure)") && r.contains("clientId")
+    ));
     assert!(reasons
         .iter()
         .any(|r| r.contains("\"devices/telemetry/pump-1\" is not a presence topic")));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(stderr.matches("presence: left message ").count(), 4, "{stderr}");
-    assert_eq!(queue.depth().await, (4, 0), "only the bad messages stay, visible");
+    assert_eq!(
+        stderr.matches("presence: left message ").count(),
+        4,
+        "{stderr}"
+    );
+    assert_eq!(
+        queue.depth().await,
+        (4, 0),
+        "only the bad messages stay, visible"
+    );
 
     // The events landed as the function would have written them.
-    let pump = local::status_item(&client, &tables, "pump-1").await.unwrap();
+    let pump = local::status_item(&client, &tables, "pump-1")
+        .await
+        .unwrap();
     assert_eq!(local::b(&pump, attr::CONNECTED), Some(false));
     assert_eq!(local::n(&pump, attr::EVENT_TIMESTAMP), Some(T0 + 10 * MIN));
     let rows = local::event_rows(&client, &tables, "pump-1").await;
@@ -219,8 +243,13 @@ async fn both_formats_are_redriven_and_bad_messages_stay_with_the_reason() {
         .iter()
         .find(|r| local::s(r, attr::EVENT_TYPE) == Some("connected"))
         .unwrap();
-    let payload: Value = serde_json::from_str(local::s(connect_row, attr::PAYLOAD).unwrap()).unwrap();
-    assert_eq!(payload, as_delivered(&connect), "the payload as the function receives it");
+    let payload: Value =
+        serde_json::from_str(local::s(connect_row, attr::PAYLOAD).unwrap()).unwrap();
+    assert_eq!(
+        payload,
+        as_delivered(&connect),
+        "the payload as the function receives it"
+    );
     let gw_row = &local::event_rows(&client, &tables, "gw-2").await[0];
     assert_eq!(local::s(gw_row, attr::OUTCOME), Some("invalid"));
     assert!(local::status_item(&client, &tables, "gw-2").await.is_none());
@@ -258,13 +287,19 @@ async fn two_runs_at_once_share_the_queue_and_end_on_the_truth() {
         .enumerate()
         {
             bodies.push(on_failure_record(e));
-            bodies.push(if n % 2 == 0 { rule_error(e) } else { e.to_string() });
+            bodies.push(if n % 2 == 0 {
+                rule_error(e)
+            } else {
+                e.to_string()
+            });
         }
     }
     // A fixed shuffle (an LCG), so that a failure can be replayed.
     let mut state: u64 = 0x2545_f491_4f6c_dd1d;
     for i in (1..bodies.len()).rev() {
-        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1);
         bodies.swap(i, (state >> 33) as usize % (i + 1));
     }
     queue.send(&bodies).await;
@@ -301,7 +336,11 @@ async fn two_runs_at_once_share_the_queue_and_end_on_the_truth() {
         let item = local::status_item(&client, &tables, &id).await.unwrap();
         assert_eq!(local::b(&item, attr::CONNECTED), Some(true), "{id}");
         assert_eq!(local::n(&item, attr::VERSION), Some(2), "{id}");
-        assert_eq!(local::event_rows(&client, &tables, &id).await.len(), 3, "{id}");
+        assert_eq!(
+            local::event_rows(&client, &tables, &id).await.len(),
+            3,
+            "{id}"
+        );
     }
 
     // Once more on the empty queue: nothing to do, exit 0.

@@ -28,7 +28,10 @@ fn of_type(t: &Value, kind: &str) -> Vec<(String, Value)> {
 /// The target of a `!Ref`/`!GetAtt`/`!Sub`/... tagged value, and the tag.
 fn tagged(v: &Value) -> Option<(String, &Value)> {
     match v {
-        Value::Tagged(t) => Some((t.tag.to_string().trim_start_matches('!').to_owned(), &t.value)),
+        Value::Tagged(t) => Some((
+            t.tag.to_string().trim_start_matches('!').to_owned(),
+            &t.value,
+        )),
         _ => None,
     }
 }
@@ -61,10 +64,14 @@ fn as_list(v: &Value) -> Vec<Value> {
 #[test]
 fn the_rule_has_a_fixed_name_and_its_error_role_trusts_only_that_rule() {
     let t = template();
-    assert_eq!(t["Parameters"]["RuleName"]["Default"], "iot_presence_lifecycle");
+    assert_eq!(
+        t["Parameters"]["RuleName"]["Default"],
+        "iot_presence_lifecycle"
+    );
     let rule = &t["Resources"]["PresenceTopicRule"]["Properties"];
     assert_eq!(reference(&rule["RuleName"]), Some("RuleName"));
-    let trust = statements(&t["Resources"]["RuleErrorRole"]["Properties"]["AssumeRolePolicyDocument"]);
+    let trust =
+        statements(&t["Resources"]["RuleErrorRole"]["Properties"]["AssumeRolePolicyDocument"]);
     assert_eq!(trust.len(), 1);
     let condition = &trust[0]["Condition"];
     assert_eq!(
@@ -86,7 +93,10 @@ fn devices_can_be_denied_publishing_to_the_rule_through_basic_ingest() {
     assert_eq!(policy["Type"], "AWS::IoT::Policy");
     assert_eq!(policy["Condition"], "CreateDenyPolicy");
     let s = statements(&policy["Properties"]["PolicyDocument"]);
-    assert_eq!((s[0]["Effect"].as_str(), s[0]["Action"].as_str()), (Some("Deny"), Some("iot:Publish")));
+    assert_eq!(
+        (s[0]["Effect"].as_str(), s[0]["Action"].as_str()),
+        (Some("Deny"), Some("iot:Publish"))
+    );
     assert_eq!(sub(&s[0]["Resource"]), basic_ingest);
     // The same statement as an output, valid JSON, for accounts that attach their own policies.
     let output = sub(&t["Outputs"]["BasicIngestDenyStatement"]["Value"]);
@@ -94,7 +104,10 @@ fn devices_can_be_denied_publishing_to_the_rule_through_basic_ingest() {
     assert_eq!(statement["Effect"], "Deny");
     assert_eq!(statement["Action"], "iot:Publish");
     assert_eq!(statement["Resource"], basic_ingest);
-    assert_eq!(t["Parameters"]["CreateBasicIngestDenyPolicy"]["Default"], "true");
+    assert_eq!(
+        t["Parameters"]["CreateBasicIngestDenyPolicy"]["Default"],
+        "true"
+    );
 }
 
 #[test]
@@ -156,23 +169,31 @@ fn the_alerter_error_alarm_fires_on_one_failure_per_lease() {
     assert_eq!(alarm["EvaluationPeriods"], 1);
     // A client whose Publish keeps failing fails once per lease: the period must cover it.
     let period_ms = alarm["Period"].as_u64().unwrap() * 1000;
-    assert!(period_ms >= LEASE_MS + 60_000, "{period_ms} ms < lease {LEASE_MS} ms + a pass");
+    assert!(
+        period_ms >= LEASE_MS + 60_000,
+        "{period_ms} ms < lease {LEASE_MS} ms + a pass"
+    );
 }
 
 #[test]
 fn the_handlers_silent_failures_have_alarms() {
     let t = template();
-    for metric in ["DestinationDeliveryFailures", "AsyncEventsDropped", "Errors"] {
-        let found = of_type(&t, "AWS::CloudWatch::Alarm").into_iter().any(|(_, a)| {
-            let p = &a["Properties"];
-            p["MetricName"] == metric
-                && p["Namespace"] == "AWS/Lambda"
-                && p["Dimensions"]
-                    .as_sequence()
-                    .unwrap()
-                    .iter()
-                    .any(|d| reference(&d["Value"]).is_some_and(|f| f.ends_with("Function")))
-        });
+    for metric in [
+        "DestinationDeliveryFailures",
+        "AsyncEventsDropped",
+        "Errors",
+    ] {
+        let found =
+            of_type(&t, "AWS::CloudWatch::Alarm")
+                .into_iter()
+                .any(|(_, a)| {
+                    let p = &a["Properties"];
+                    p["MetricName"] == metric
+                        && p["Namespace"] == "AWS/Lambda"
+                        && p["Dimensions"].as_sequence().unwrap().iter().any(|d| {
+                            reference(&d["Value"]).is_some_and(|f| f.ends_with("Function"))
+                        })
+                });
         assert!(found, "no alarm on {metric}");
     }
     for metric in ["DestinationDeliveryFailures", "AsyncEventsDropped"] {
@@ -223,7 +244,10 @@ fn people_get_a_read_only_and_an_operator_policy_scoped_to_the_stack() {
                 assert_eq!(s["Effect"], "Allow", "{name}");
                 // Every resource is one of the stack's own, never "*".
                 for r in as_list(&s["Resource"]) {
-                    assert!(tagged(&r).is_some(), "{name}: resource {r:?} is not the stack's");
+                    assert!(
+                        tagged(&r).is_some(),
+                        "{name}: resource {r:?} is not the stack's"
+                    );
                 }
                 as_list(&s["Action"])
             })
@@ -250,7 +274,10 @@ fn people_get_a_read_only_and_an_operator_policy_scoped_to_the_stack() {
         "sqs:GetQueueAttributes",
         "sns:Publish",
     ] {
-        assert!(operate.iter().any(|a| a == needed), "operator lacks {needed}");
+        assert!(
+            operate.iter().any(|a| a == needed),
+            "operator lacks {needed}"
+        );
     }
     assert!(!operate.iter().any(|a| a.ends_with(":*")));
 }

@@ -11,7 +11,10 @@
 
 use std::collections::HashSet;
 
-use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, Message, QueueAttributeName};
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message,
+    QueueAttributeName,
+};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use iot_presence::decision::Outcome;
@@ -143,6 +146,8 @@ pub async fn run(
                 (message, fate)
             });
         }
+        // Deleted together once the batch is recorded: one request per ten messages.
+        let mut recorded = Vec::new();
         while let Some(done) = tasks.join_next().await {
             let (message, fate) = done.expect("redrive task panicked");
             counts.messages += 1;
@@ -152,22 +157,7 @@ pub async fn run(
             match fate {
                 Fate::Recorded(response) => {
                     count(&mut counts, &response);
-                    let deleted = sqs
-                        .delete_message()
-                        .queue_url(&args.queue)
-                        .receipt_handle(&receipt)
-                        .send()
-                        .await;
-                    match deleted {
-                        Ok(_) => counts.deleted += 1,
-                        Err(err) => counts.left.push(Left {
-                            message_id: id,
-                            reason: format!(
-                                "recorded, but not deleted (a later run finds it redelivered): {}",
-                                error_chain(&err)
-                            ),
-                        }),
-                    }
+                    recorded.push((id, receipt));
                 }
                 Fate::WouldRedrive => {
                     counts.would_redrive += 1;
@@ -182,6 +172,14 @@ pub async fn run(
                     release.push(receipt);
                 }
             }
+        }
+        let not_deleted = delete(sqs, &args.queue, &recorded).await;
+        counts.deleted += (recorded.len() - not_deleted.len()) as u64;
+        for (message_id, cause) in not_deleted {
+            let reason =
+                format!("recorded, but not deleted (a later run finds it redelivered): {cause}");
+            progress.suspend(|| eprintln!("presence: left message {message_id}: {reason}"));
+            counts.left.push(Left { message_id, reason });
         }
     }
     progress.finish_and_clear();
@@ -230,6 +228,50 @@ fn count(counts: &mut Counts, response: &handler::Response) {
         Outcome::Invalid => counts.invalid += 1,
         // Never an outcome of an event the function records.
         Outcome::Reconciled => {}
+    }
+}
+
+/// Deletes recorded messages (at most 10, one request); returns those not deleted, with why.
+async fn delete(
+    sqs: &aws_sdk_sqs::Client,
+    queue: &str,
+    recorded: &[(String, String)],
+) -> Vec<(String, String)> {
+    if recorded.is_empty() {
+        return Vec::new();
+    }
+    let entries = recorded.iter().enumerate().map(|(i, (_, receipt))| {
+        DeleteMessageBatchRequestEntry::builder()
+            .id(i.to_string())
+            .receipt_handle(receipt)
+            .build()
+            .expect("id and receipt handle are set")
+    });
+    let sent = sqs
+        .delete_message_batch()
+        .queue_url(queue)
+        .set_entries(Some(entries.collect()))
+        .send()
+        .await;
+    match sent {
+        Ok(out) => out
+            .failed
+            .iter()
+            .filter_map(|f| {
+                let (id, _) = recorded.get(f.id.parse::<usize>().ok()?)?;
+                Some((
+                    id.clone(),
+                    format!("{}: {}", f.code, f.message().unwrap_or("")),
+                ))
+            })
+            .collect(),
+        Err(err) => {
+            let cause = error_chain(&err);
+            recorded
+                .iter()
+                .map(|(id, _)| (id.clone(), cause.clone()))
+                .collect()
+        }
     }
 }
 
