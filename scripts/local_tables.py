@@ -74,6 +74,7 @@ def main():
             requests,
             functionEnvironment=function_environment(args.template),
             alerterEnvironment=function_environment(args.template, "AlerterFunction"),
+            reconcilerEnvironment=function_environment(args.template, "ReconcilerFunction"),
         )
         json.dump(printed, sys.stdout, indent=2, sort_keys=True)
         print()

@@ -19,6 +19,13 @@
 //! | `FLAPPING_WINDOW_MS` | the flapping window, 60000..=86400000 | 600000 |
 //! | `OFFLINE_THRESHOLDS` | thresholds by client-id pattern, `sensor-*=30m,gw-*=2m` (see [`crate::thresholds`]) | none |
 //!
+//! The reconciler function reads the table variables above and:
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `RECONCILE_SCOPE` | which clients a run checks: `connected-for=DURATION`, `disconnected-for=DURATION` or `all` | `connected-for=1h` |
+//! | `RECONCILE_RATE` | GetConnection calls a second, 1..=1000 | 10 |
+//!
 //! The AWS SDK reads its own variables (`AWS_REGION`, credentials, and
 //! `AWS_ENDPOINT_URL_DYNAMODB` for a local server).
 
@@ -28,6 +35,7 @@ use thiserror::Error;
 
 use crate::alert::AlertSettings;
 use crate::decision::Window;
+use crate::reconcile::Scope;
 use crate::thresholds::{PatternError, ThresholdPatterns};
 
 pub const STATUS_TABLE_VAR: &str = "STATUS_TABLE_NAME";
@@ -42,6 +50,10 @@ pub const OFFLINE_THRESHOLD_VAR: &str = "OFFLINE_THRESHOLD_MS";
 pub const FLAPPING_SESSIONS_VAR: &str = "FLAPPING_SESSIONS";
 pub const FLAPPING_WINDOW_VAR: &str = "FLAPPING_WINDOW_MS";
 pub const OFFLINE_THRESHOLDS_VAR: &str = "OFFLINE_THRESHOLDS";
+
+pub const RECONCILE_SCOPE_VAR: &str = "RECONCILE_SCOPE";
+pub const RECONCILE_RATE_VAR: &str = "RECONCILE_RATE";
+pub const DEFAULT_RECONCILE_SCOPE: &str = "connected-for=1h";
 
 pub use crate::thresholds::{MAX_THRESHOLD_MS, MIN_THRESHOLD_MS};
 
@@ -239,6 +251,41 @@ impl AlertConfig {
     }
 }
 
+/// The reconciler function's configuration: the tables (as [`Config`]), which clients a run
+/// checks, and how fast it asks the broker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReconcileConfig {
+    pub tables: Config,
+    pub scope: Scope,
+    /// GetConnection calls a second.
+    pub rate: f64,
+}
+
+impl ReconcileConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|var| std::env::var(var).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let tables = Config::from_lookup(&get)?;
+        let value = get(RECONCILE_SCOPE_VAR).unwrap_or_else(|| DEFAULT_RECONCILE_SCOPE.to_owned());
+        // A scope string names a state, never clients (those are the CLI's).
+        let scope = value
+            .parse::<Scope>()
+            .map_err(|expected| ConfigError::Invalid {
+                var: RECONCILE_SCOPE_VAR,
+                value: value.clone(),
+                expected,
+            })?;
+        let rate = number(&get, RECONCILE_RATE_VAR, 10, 1, 1000)? as f64;
+        Ok(ReconcileConfig {
+            tables,
+            scope,
+            rate,
+        })
+    }
+}
+
 /// The standard AWS configuration chain with the given timeouts and endpoint override (the
 /// CLI's `--endpoint-url`).
 pub async fn aws_config(endpoint: Option<&str>, timeouts: Timeouts) -> aws_config::SdkConfig {
@@ -278,6 +325,36 @@ mod tests {
     }
 
     const TABLES: [(&str, &str); 2] = [(STATUS_TABLE_VAR, "status"), (EVENTS_TABLE_VAR, "events")];
+
+    fn reconcile_config(vars: &[(&str, &str)]) -> Result<ReconcileConfig, ConfigError> {
+        let map: HashMap<String, String> = TABLES
+            .iter()
+            .chain(vars)
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        ReconcileConfig::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn reconcile_settings_default_and_bad_ones_name_the_variable() {
+        let c = reconcile_config(&[]).unwrap();
+        assert_eq!(c.scope, Scope::ConnectedFor(Duration::from_secs(3600)));
+        assert_eq!(c.rate, 10.0);
+        let c = reconcile_config(&[(RECONCILE_SCOPE_VAR, "all"), (RECONCILE_RATE_VAR, "50")]);
+        assert_eq!(
+            (c.as_ref().unwrap().scope.clone(), c.unwrap().rate),
+            (Scope::All, 50.0)
+        );
+        for (var, value) in [
+            (RECONCILE_SCOPE_VAR, "everything"),
+            (RECONCILE_SCOPE_VAR, "connected-for=never"),
+            (RECONCILE_RATE_VAR, "0"),
+            (RECONCILE_RATE_VAR, "1001"),
+        ] {
+            let err = reconcile_config(&[(var, value)]).unwrap_err().to_string();
+            assert!(err.contains(var) && err.contains(value), "{err}");
+        }
+    }
 
     #[test]
     fn defaults() {

@@ -73,7 +73,8 @@ impl std::fmt::Display for EventType {
 }
 
 /// The two event types that change a client's connected state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Presence {
     Connected,
     Disconnected,

@@ -16,6 +16,11 @@
 //! - [`availability`]: availability reports (uptime, outages, MTTR) from the event log (pure).
 //! - [`thresholds`]: offline thresholds by client-id pattern (device classes).
 //! - [`redrive`]: failed events read back from the failure queues' messages (pure).
+//! - [`reconcile`]: the repair rule when the broker disagrees with a status (pure).
+//! - [`broker`]: the broker's view of a client (iot-data `GetConnection`), paced.
+//! - [`repair`]: a repair's writes: the conditional status update and its `reconciled` row,
+//!   in one transaction.
+//! - [`reconciler`]: reconciliation: check clients against the broker, write repairs.
 //! - [`alerter`]: the alert pass: the sparse alert index, claim / send / commit with
 //!   conditional writes, SNS; the scheduled function's handler.
 //!
@@ -25,11 +30,15 @@
 pub mod alert;
 pub mod alerter;
 pub mod availability;
+pub mod broker;
 pub mod config;
 pub mod decision;
 pub mod event;
 pub mod handler;
 pub mod read;
+pub mod reconcile;
+pub mod reconciler;
 pub mod redrive;
+pub mod repair;
 pub mod store;
 pub mod thresholds;

@@ -15,6 +15,7 @@ use tokio::task::JoinSet;
 
 use crate::decision::Outcome;
 use crate::event::{LifecycleEvent, Presence};
+use crate::reconcile::BrokerFacts;
 use crate::store::{
     alert_partition, attr, get_s, get_u64, Item, Store, StoreError, ALERT_INDEX, STATUS_INDEX,
     STATUS_SHARDS,
@@ -52,6 +53,12 @@ pub struct Status {
     pub ip_address: Option<String>,
     pub thing_name: Option<String>,
     pub updated_at: Option<u64>,
+    /// The event (or repair) that last set the status: what a conditional repair checks.
+    pub last_event_key: Option<String>,
+    /// Set when `presence reconcile` repaired the status from the broker's answer (ms).
+    pub reconciled_at: Option<u64>,
+    /// The broker's session settings, as reconcile last read them.
+    pub broker: Option<BrokerFacts>,
 }
 
 /// One row of a client's event log.
@@ -134,6 +141,21 @@ impl Status {
             ip_address: s(item, attr::IP_ADDRESS),
             thing_name: s(item, attr::THING_NAME),
             updated_at: get_u64(item, attr::UPDATED_AT)?,
+            last_event_key: s(item, attr::LAST_EVENT_KEY),
+            reconciled_at: get_u64(item, attr::RECONCILED_AT)?,
+            broker: match get_u64(item, attr::BROKER_CHECKED_AT)? {
+                Some(checked_at) => Some(BrokerFacts {
+                    clean_session: item
+                        .get(attr::CLEAN_SESSION)
+                        .and_then(|v| v.as_bool().ok())
+                        .copied()
+                        .unwrap_or(true),
+                    session_expiry: get_u64(item, attr::SESSION_EXPIRY)?.unwrap_or(0),
+                    keep_alive_duration: get_u64(item, attr::KEEP_ALIVE)?.unwrap_or(0),
+                    checked_at,
+                }),
+                None => None,
+            },
         })
     }
 

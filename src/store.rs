@@ -49,10 +49,21 @@ pub mod attr {
     /// details and nobody else's (a persistent session has several connections; see
     /// [`crate::store::connection_id`]). The name predates persistent sessions.
     pub const CONNECTED_SESSION: &str = "connectedSession";
+    /// When `presence reconcile` set the status from the broker's answer (ms); removed by the
+    /// next event that applies.
+    pub const RECONCILED_AT: &str = "reconciledAt";
+    // The broker's session settings, as `GetConnection` last gave them (kept by reconcile).
+    pub const CLEAN_SESSION: &str = "cleanSession";
+    /// Seconds.
+    pub const SESSION_EXPIRY: &str = "sessionExpiry";
+    /// Seconds: the broker notices a dead client after 1.5 times this.
+    pub const KEEP_ALIVE: &str = "keepAliveDuration";
+    /// When the broker was last asked (ms).
+    pub const BROKER_CHECKED_AT: &str = "brokerCheckedAt";
 
     /// Every attribute the status update writes besides the key: what `rebuild --reset`
     /// clears, leaving any settings stored on the item.
-    pub const STATUS: [&str; 17] = [
+    pub const STATUS: [&str; 18] = [
         CONNECTED,
         EVENT_TYPE,
         SESSION,
@@ -70,6 +81,7 @@ pub mod attr {
         STATUS_SHARD,
         CONNECTED_SESSION,
         EXPIRES_AT,
+        RECONCILED_AT,
     ];
 
     // Alerts (written by the alerter and the CLI; see `crate::alerter`). The status update
@@ -165,7 +177,11 @@ impl Placeholders {
         placeholder
     }
 
-    fn value(&mut self, placeholder: &'static str, value: AttributeValue) -> &'static str {
+    pub(crate) fn value(
+        &mut self,
+        placeholder: &'static str,
+        value: AttributeValue,
+    ) -> &'static str {
         self.values.insert(placeholder.to_owned(), value);
         placeholder
     }
@@ -274,6 +290,8 @@ pub fn status_update(
     // while it has an `alertShard`, which a disconnect sets and the alerter removes once
     // nothing is left to watch). The alerter alone decides what the change means.
     assign(&mut p, attr::ALERT_DUE_AT, now);
+    // A lifecycle event replaces a repair (see `crate::reconcile`).
+    remove.push(p.name(attr::RECONCILED_AT));
     if status_retention_days > 0 {
         let expires_at = now_ms / 1000 + u64::from(status_retention_days) * 86_400;
         let v = p.value(":expiresAt", n(expires_at));
@@ -554,10 +572,10 @@ pub struct Store {
     pub(crate) client: Client,
     pub(crate) status_table: String,
     pub(crate) events_table: String,
-    window: Window,
-    retention_days: u32,
+    pub(crate) window: Window,
+    pub(crate) retention_days: u32,
     future_skew_ms: u64,
-    status_retention_days: u32,
+    pub(crate) status_retention_days: u32,
 }
 
 impl Store {

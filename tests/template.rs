@@ -6,8 +6,8 @@ mod common;
 use common::local::template_definitions;
 use iot_presence::config::{
     ALERT_TOPIC_VAR, EVENTS_TABLE_VAR, FLAPPING_SESSIONS_VAR, FLAPPING_WINDOW_VAR, FUTURE_SKEW_VAR,
-    OFFLINE_THRESHOLDS_VAR, OFFLINE_THRESHOLD_VAR, RETENTION_VAR, STATUS_RETENTION_VAR,
-    STATUS_TABLE_VAR, WINDOW_VAR,
+    OFFLINE_THRESHOLDS_VAR, OFFLINE_THRESHOLD_VAR, RECONCILE_RATE_VAR, RECONCILE_SCOPE_VAR,
+    RETENTION_VAR, STATUS_RETENTION_VAR, STATUS_TABLE_VAR, WINDOW_VAR,
 };
 use iot_presence::event::{TOPIC_CLIENT_ID_FIELD, TOPIC_EVENT_TYPE_FIELD};
 use iot_presence::store::{attr, ALERT_INDEX, STATUS_INDEX};
@@ -137,6 +137,29 @@ fn the_alerter_gets_exactly_the_variables_it_reads() {
     ];
     expected.sort();
     assert_eq!(t["alerterEnvironment"], json!(expected));
+}
+
+#[test]
+fn the_reconciler_gets_exactly_the_variables_it_reads() {
+    let t = template_definitions();
+    let mut expected = vec![
+        STATUS_TABLE_VAR,
+        EVENTS_TABLE_VAR,
+        WINDOW_VAR,
+        RETENTION_VAR,
+        STATUS_RETENTION_VAR,
+        RECONCILE_SCOPE_VAR,
+        RECONCILE_RATE_VAR,
+        // The SDK's own: the IoT data endpoint, when the stack is given one.
+        "AWS_ENDPOINT_URL_IOT_DATA_PLANE",
+    ];
+    expected.sort();
+    assert_eq!(t["reconcilerEnvironment"], json!(expected));
+    let template = include_str!("../template.yaml");
+    assert!(template.contains(&format!(
+        "  ReconcileScope:\n    Type: String\n    Default: {}\n",
+        iot_presence::config::DEFAULT_RECONCILE_SCOPE
+    )));
 }
 
 #[test]

@@ -273,6 +273,7 @@ fn people_get_a_read_only_and_an_operator_policy_scoped_to_the_stack() {
         "sqs:ChangeMessageVisibility",
         "sqs:GetQueueAttributes",
         "sns:Publish",
+        "iot:GetConnection",
     ] {
         assert!(
             operate.iter().any(|a| a == needed),
@@ -290,4 +291,48 @@ fn reserved_concurrency_is_off_unless_asked_for() {
     let (tag, choice) = tagged(set).unwrap();
     assert_eq!(tag, "If");
     assert_eq!(choice[0], "HasReservedConcurrency");
+}
+
+#[test]
+fn the_reconciler_is_off_by_default_and_can_only_read_ask_and_repair() {
+    let t = template();
+    assert_eq!(t["Parameters"]["EnableReconciler"]["Default"], "false");
+    let f = &t["Resources"]["ReconcilerFunction"];
+    assert_eq!(f["Condition"], "CreateReconciler");
+    for dependent in ["ReconcilerFunctionLogGroup", "ReconcilerErrorsAlarm"] {
+        assert_eq!(t["Resources"][dependent]["Condition"], "CreateReconciler");
+    }
+    assert_eq!(f["Properties"]["ReservedConcurrentExecutions"], 1);
+    let mut granted: Vec<(String, String)> = Vec::new();
+    for policy in as_list(&f["Properties"]["Policies"]) {
+        for statement in statements(&policy) {
+            assert_eq!(statement["Effect"], "Allow");
+            let resource = &statement["Resource"];
+            let target = match tagged(resource) {
+                Some((tag, target)) if tag == "GetAtt" || tag == "Sub" => {
+                    target.as_str().unwrap().to_owned()
+                }
+                other => panic!("reconciler resource {other:?} is not the stack's"),
+            };
+            for action in as_list(&statement["Action"]) {
+                granted.push((action.as_str().unwrap().to_owned(), target.clone()));
+            }
+        }
+    }
+    granted.sort();
+    let expected = [
+        ("dynamodb:GetItem", "StatusTable.Arn"),
+        ("dynamodb:PutItem", "EventsTable.Arn"),
+        ("dynamodb:Query", "${StatusTable.Arn}/index/status-index"),
+        ("dynamodb:UpdateItem", "StatusTable.Arn"),
+        (
+            "iot:GetConnection",
+            "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}:client/*",
+        ),
+    ];
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(a, r)| (a.to_string(), r.to_string()))
+        .collect();
+    assert_eq!(granted, expected);
 }

@@ -226,7 +226,7 @@ pub fn is_null(item: &Item, name: &str) -> bool {
 }
 
 /// The local server's endpoint, region and dummy credentials, for every service's client.
-fn sdk_config() -> aws_config::SdkConfig {
+pub fn sdk_config() -> aws_config::SdkConfig {
     aws_config::SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(endpoint())

@@ -1,8 +1,9 @@
 //! Shared by the integration tests: the local DynamoDB server and tables (`local`), an alerting
-//! fixture (`alerting`), and generated true histories of lifecycle events (`history`). Each test
+//! fixture (`alerting`), a GetConnection stand-in (`broker`), and generated true histories of lifecycle events (`history`). Each test
 //! binary uses a part.
 #![allow(dead_code)]
 
 pub mod alerting;
+pub mod broker;
 pub mod history;
 pub mod local;

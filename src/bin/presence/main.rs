@@ -4,6 +4,7 @@
 //! table names), 3 the tables could not be read or written (or an alert pass had failures).
 
 mod availability;
+mod reconcile;
 mod redrive;
 
 use std::process::ExitCode;
@@ -147,6 +148,9 @@ enum Command {
     /// Re-apply failed events from a failure queue (FailedEventsQueueUrl, RuleErrorsQueueUrl)
     /// through the function's own path; delete each message once its event is recorded
     Redrive(redrive::RedriveArgs),
+    /// Compare status items with the broker (iot-data GetConnection); with --apply, repair the
+    /// disagreements (each repair is logged with outcome `reconciled`)
+    Reconcile(reconcile::ReconcileArgs),
     /// Recompute status items from the event log through the ordering rule
     #[command(group(ArgGroup::new("which").required(true).args(["client", "all"])))]
     Rebuild {
@@ -276,6 +280,15 @@ fn status_json(client_id: &str, status: Option<&Status>, socket: bool, principal
     if let Some(initiated) = st.client_initiated_disconnect {
         v.insert("clientInitiatedDisconnect".into(), json!(initiated));
     }
+    if let Some(at) = st.reconciled_at {
+        v.insert("reconciledAt".into(), json!(iso(at)));
+    }
+    if let Some(facts) = &st.broker {
+        v.insert("cleanSession".into(), json!(facts.clean_session));
+        v.insert("sessionExpiry".into(), json!(facts.session_expiry));
+        v.insert("keepAliveDuration".into(), json!(facts.keep_alive_duration));
+        v.insert("brokerCheckedAt".into(), json!(iso(facts.checked_at)));
+    }
     if principal {
         v.insert("principal".into(), json!(st.principal_identifier));
     }
@@ -333,14 +346,39 @@ fn print_status(
             ]);
         }
     }
-    t.add_row(vec![
-        Cell::new("session"),
-        Cell::new(format!(
+    let session = match st.reconciled_at {
+        // A repair carries no session (see `iot_presence::reconcile`).
+        Some(at) => format!(
+            "unknown: set from the broker by reconcile {}",
+            iso_seconds(at)
+        ),
+        None => format!(
             "{} (version {})",
             opt(st.session_identifier.as_ref()),
             opt(st.version_number)
-        )),
-    ]);
+        ),
+    };
+    t.add_row(vec![Cell::new("session"), Cell::new(session)]);
+    if let Some(facts) = &st.broker {
+        let kind = if facts.clean_session {
+            "clean session".to_owned()
+        } else {
+            format!("persistent session, expiry {} s", facts.session_expiry)
+        };
+        let detection = facts
+            .dead_client_detection_ms()
+            .map_or(String::new(), |ms| {
+                format!(", a dead client shows up within {} s", ms / 1000)
+            });
+        t.add_row(vec![
+            Cell::new("broker"),
+            Cell::new(format!(
+                "{kind}, keep-alive {} s{detection} (asked {})",
+                facts.keep_alive_duration,
+                iso_seconds(facts.checked_at)
+            )),
+        ]);
+    }
     if principal {
         t.add_row(vec![
             Cell::new("principal"),
@@ -558,7 +596,8 @@ enum Failure {
     Queue(String),
     /// Reported already.
     Pass,
-    /// `redrive` left messages in the queue (reported already).
+    /// Work left undone, reported already: `redrive` left messages in the queue, or
+    /// `reconcile` checks failed.
     Left,
 }
 
@@ -596,6 +635,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             | Command::AlertPass { .. }
             | Command::Availability(_)
             | Command::Redrive(_)
+            | Command::Reconcile(_)
     );
     let needs_status = !matches!(cli.command, Command::History { .. });
     let status_table = cli.status_table.clone().unwrap_or_default();
@@ -616,8 +656,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         } => Window(*w),
         _ => Window::DEFAULT,
     };
-    let config = if matches!(cli.command, Command::Redrive(_)) {
-        // Redriven events are written as the function writes them: with the function's
+    let config = if matches!(cli.command, Command::Redrive(_) | Command::Reconcile(_)) {
+        // Redriven events and repairs are written as the function writes events: with its
         // settings (TIMESTAMP_WINDOW_MS, EVENT_RETENTION_DAYS, FUTURE_SKEW_MS,
         // STATUS_RETENTION_DAYS) when they are set, validated the same way.
         let (status, events) = (status_table.clone(), events_table.clone());
@@ -633,14 +673,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             ..Config::with_tables(status_table, events_table)
         }
     };
-    let sdk = aws_config(
-        cli.endpoint_url.as_deref(),
-        Timeouts {
-            attempt: cli.timeout,
-            operation: cli.timeout,
-        },
-    )
-    .await;
+    let timeouts = Timeouts {
+        attempt: cli.timeout,
+        operation: cli.timeout,
+    };
+    let sdk = aws_config(cli.endpoint_url.as_deref(), timeouts).await;
     let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config);
     let format = cli.output;
     match cli.command {
@@ -738,6 +775,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Redrive(args) => {
             redrive::run(&store, &aws_sdk_sqs::Client::new(&sdk), args, format).await?
         }
+        Command::Reconcile(args) => reconcile::run(&store, args, timeouts, format).await?,
         Command::Rebuild {
             client, all, reset, ..
         } => {

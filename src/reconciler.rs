@@ -1,0 +1,364 @@
+//! Reconciliation with the broker: read a client's status, ask the broker ([`crate::broker`]),
+//! apply the repair rule ([`crate::reconcile::plan`]), and, when asked to, write the repair.
+//! Used by `presence reconcile` and by the scheduled reconciler function.
+//!
+//! The writes of a repair: [`crate::repair`].
+
+use std::collections::VecDeque;
+
+use serde::Serialize;
+use thiserror::Error;
+use tokio::task::JoinSet;
+
+use crate::broker::{Broker, BrokerError, Pace};
+use crate::decision::Observed;
+use crate::event::Presence;
+use crate::read::{ReadError, Status};
+use crate::reconcile::{plan, BrokerAnswer, Finding, Scope, Unsettled};
+use crate::repair::RepairError;
+use crate::store::Store;
+
+/// How many times one client is asked again after its call was throttled (the pace halves
+/// each time) before the check is reported as failed.
+pub const THROTTLE_RETRIES: u32 = 3;
+/// Checks in flight at once in a sweep (the pace still bounds how fast they start).
+pub const IN_FLIGHT: usize = 32;
+
+/// What one check did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// The status and the broker agree.
+    Agree,
+    /// They disagree too recently to repair; the next sweep looks again.
+    Unsettled(Unsettled),
+    /// They disagree; without `--apply` nothing is written.
+    WouldRepair,
+    Repaired,
+    /// The status changed between the read and the repair: nothing written.
+    Changed,
+    /// The broker or the table failed for this client: nothing written.
+    Failed,
+}
+
+impl Action {
+    /// True for checks that found the status and the broker at odds.
+    pub fn is_disagreement(self) -> bool {
+        !matches!(self, Action::Agree | Action::Failed)
+    }
+}
+
+/// One client's check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Check {
+    pub client_id: String,
+    pub action: Action,
+    /// The status as read: `connected`/`disconnected` and since when (`None`: no status).
+    pub ours: Option<(Presence, Option<u64>)>,
+    pub broker: Option<BrokerAnswer>,
+    /// What the status became (or would become).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repair: Option<RepairView>,
+    /// Why it failed, with the causes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A repair as reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RepairView {
+    pub presence: Presence,
+    pub since: u64,
+    pub event_timestamp: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disconnect_reason: Option<String>,
+}
+
+#[derive(Debug, Error)]
+pub enum ReconcileError {
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error(transparent)]
+    Write(#[from] RepairError),
+}
+
+/// The counts of a sweep.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Sweep {
+    pub checked: u64,
+    pub agreed: u64,
+    pub unsettled: u64,
+    pub would_repair: u64,
+    pub repaired: u64,
+    pub changed: u64,
+    pub failed: u64,
+    /// Calls throttled by the broker (each retried at a slower pace).
+    pub throttled: u64,
+    /// The pace at the end (calls a second).
+    pub final_rate: f64,
+}
+
+impl Sweep {
+    fn count(&mut self, action: Action) {
+        self.checked += 1;
+        *match action {
+            Action::Agree => &mut self.agreed,
+            Action::Unsettled(_) => &mut self.unsettled,
+            Action::WouldRepair => &mut self.would_repair,
+            Action::Repaired => &mut self.repaired,
+            Action::Changed => &mut self.changed,
+            Action::Failed => &mut self.failed,
+        } += 1;
+    }
+}
+
+/// Checks clients against the broker and, with `apply`, repairs them.
+#[derive(Debug, Clone)]
+pub struct Reconciler {
+    store: Store,
+    broker: Broker,
+    apply: bool,
+}
+
+impl Reconciler {
+    pub fn new(store: Store, broker: Broker, apply: bool) -> Self {
+        Reconciler {
+            store,
+            broker,
+            apply,
+        }
+    }
+
+    /// The clients of a scope, oldest in their state first (the likeliest to be wrong): the
+    /// status index, never a table scan. `now_ms` places the "for at least" bounds.
+    pub async fn select(&self, scope: &Scope, now_ms: u64) -> Result<Vec<String>, ReadError> {
+        let before = |d: &std::time::Duration| Some(now_ms.saturating_sub(d.as_millis() as u64));
+        let wanted = match scope {
+            Scope::Clients(ids) => return Ok(ids.clone()),
+            Scope::ConnectedFor(d) => vec![(Presence::Connected, before(d))],
+            Scope::DisconnectedFor(d) => vec![(Presence::Disconnected, before(d))],
+            Scope::All => vec![(Presence::Connected, None), (Presence::Disconnected, None)],
+        };
+        let mut ids = Vec::new();
+        for (presence, before) in wanted {
+            let listed = self.store.list(presence, before, None, None).await?;
+            ids.extend(listed.into_iter().map(|s| s.client_id));
+        }
+        Ok(ids)
+    }
+
+    /// Checks the clients at the pace, up to [`IN_FLIGHT`] at once (a check is three round
+    /// trips, so one at a time could not keep up with a fast pace), calling `each` with every
+    /// check as it completes. `now` is read as each check starts (the time `Q` of its answer).
+    /// Stops starting checks once `keep_going` says so (the scheduled function's deadline),
+    /// leaving the rest for the next run. A throttled check goes back to the front of the
+    /// queue at a halved pace, at most [`THROTTLE_RETRIES`] times.
+    pub async fn sweep(
+        &self,
+        client_ids: &[String],
+        pace: &mut Pace,
+        now: impl Fn() -> u64,
+        keep_going: impl Fn() -> bool,
+        mut each: impl FnMut(&Check),
+    ) -> Sweep {
+        let mut sweep = Sweep::default();
+        let mut pending: VecDeque<(String, u32)> =
+            client_ids.iter().map(|id| (id.clone(), 0)).collect();
+        let mut tasks = JoinSet::new();
+        loop {
+            while tasks.len() < IN_FLIGHT && keep_going() {
+                let Some((client_id, tries)) = pending.pop_front() else {
+                    break;
+                };
+                pace.wait().await;
+                let (me, at) = (self.clone(), now());
+                tasks.spawn(async move {
+                    let result = me.check(&client_id, at).await;
+                    (client_id, tries, result)
+                });
+            }
+            let Some(done) = tasks.join_next().await else {
+                break;
+            };
+            let (client_id, tries, result) = match done {
+                Ok(done) => done,
+                // A panicking check is a bug; the sweep goes on and counts nothing for it.
+                Err(err) => {
+                    tracing::error!(error = %err, "check task failed");
+                    continue;
+                }
+            };
+            match result {
+                Err(ReconcileError::Broker(err))
+                    if err.is_throttling() && tries < THROTTLE_RETRIES =>
+                {
+                    sweep.throttled += 1;
+                    pace.slow_down();
+                    tracing::warn!(client_id, rate = pace.rate(), "throttled; slowing down");
+                    pending.push_front((client_id, tries + 1));
+                }
+                result => {
+                    let check = self.settle(&client_id, result);
+                    sweep.count(check.action);
+                    each(&check);
+                }
+            }
+        }
+        sweep.final_rate = pace.rate();
+        sweep
+    }
+
+    fn settle(&self, client_id: &str, result: Result<Check, ReconcileError>) -> Check {
+        result.unwrap_or_else(|err| {
+            if let ReconcileError::Broker(BrokerError::Throttled { .. }) = err {
+                tracing::warn!(
+                    client_id,
+                    "still throttled after {THROTTLE_RETRIES} retries"
+                );
+            }
+            Check {
+                client_id: client_id.to_owned(),
+                action: Action::Failed,
+                ours: None,
+                broker: None,
+                repair: None,
+                error: Some(crate::handler::error_chain(&err)),
+            }
+        })
+    }
+
+    /// One client: read the status, ask the broker, plan, and (with `apply`) write.
+    pub async fn check(&self, client_id: &str, now_ms: u64) -> Result<Check, ReconcileError> {
+        let status = self.store.status(client_id).await?;
+        let answer = self.broker.ask(client_id, now_ms).await?;
+        let observed = status.as_ref().map(observed);
+        let finding = plan(observed.as_ref(), &answer, self.store.window);
+        let (action, repair) = match finding {
+            Finding::Agree => {
+                if self.apply && status.is_some() {
+                    self.store.keep_broker_facts(client_id, &answer).await?;
+                }
+                (Action::Agree, None)
+            }
+            Finding::Unsettled(why) => (Action::Unsettled(why), None),
+            Finding::Repair(repair) if !self.apply => (Action::WouldRepair, Some(repair)),
+            Finding::Repair(repair) => {
+                let read_key = status.as_ref().and_then(|s| s.last_event_key.as_deref());
+                let written = self
+                    .store
+                    .write_repair(client_id, read_key, &repair, &answer)
+                    .await?;
+                let action = if written {
+                    Action::Repaired
+                } else {
+                    Action::Changed
+                };
+                (action, Some(repair))
+            }
+        };
+        Ok(Check {
+            client_id: client_id.to_owned(),
+            action,
+            ours: status.as_ref().map(|s| (presence_of(s), s.since())),
+            broker: Some(answer),
+            repair: repair.map(|r| RepairView {
+                presence: r.presence,
+                since: r.since,
+                event_timestamp: r.timestamp,
+                disconnect_reason: r.disconnect_reason,
+            }),
+            error: None,
+        })
+    }
+}
+
+/// Time kept back from the function's deadline: a run stops starting checks this long before
+/// Lambda would stop it, and reports.
+pub const DEADLINE_MARGIN_MS: u64 = 30_000;
+
+/// The scheduled function's handler: one sweep of `scope` at `rate`, on the wall clock, the
+/// oldest clients first, until the scope is done or the deadline is near. Failed checks are
+/// logged with their clients and counted; the invocation fails (so the `Errors` metric and its
+/// alarm see it) only when every check failed, which means something systemic (the role lacks
+/// `iot:GetConnection`, the endpoint is wrong, the broker is down), or the scope could not be
+/// read.
+pub async fn function_handler(
+    reconciler: &Reconciler,
+    scope: &Scope,
+    rate: f64,
+    event: lambda_runtime::LambdaEvent<serde_json::Value>,
+) -> Result<Sweep, lambda_runtime::Diagnostic> {
+    use crate::handler::now_ms;
+    let deadline = event.context.deadline;
+    let ids = reconciler.select(scope, now_ms()).await.map_err(|err| {
+        diagnostic(
+            "ReconcileScopeUnreadable",
+            crate::handler::error_chain(&err),
+        )
+    })?;
+    let mut first_error = None;
+    let sweep = reconciler
+        .sweep(
+            &ids,
+            &mut Pace::new(rate),
+            now_ms,
+            || now_ms() + DEADLINE_MARGIN_MS < deadline,
+            |check| {
+                if let Some(error) = &check.error {
+                    tracing::warn!(client_id = %check.client_id, error, "check failed; nothing written");
+                    first_error.get_or_insert_with(|| error.clone());
+                } else if check.action.is_disagreement() {
+                    tracing::info!(client_id = %check.client_id, action = ?check.action, "disagreement");
+                }
+            },
+        )
+        .await;
+    let left = ids.len() as u64 - sweep.checked;
+    tracing::info!(
+        scope = ?scope, selected = ids.len(), checked = sweep.checked, agreed = sweep.agreed,
+        repaired = sweep.repaired, unsettled = sweep.unsettled, changed = sweep.changed,
+        failed = sweep.failed, throttled = sweep.throttled, left, rate = sweep.final_rate,
+        "reconcile sweep"
+    );
+    if sweep.checked > 0 && sweep.failed == sweep.checked {
+        return Err(diagnostic(
+            "ReconcileChecksFailed",
+            format!(
+                "all {} checks failed; first: {}",
+                sweep.failed,
+                first_error.unwrap_or_default()
+            ),
+        ));
+    }
+    Ok(sweep)
+}
+
+fn diagnostic(error_type: &str, error_message: String) -> lambda_runtime::Diagnostic {
+    lambda_runtime::Diagnostic {
+        error_type: error_type.to_owned(),
+        error_message,
+    }
+}
+
+fn presence_of(status: &Status) -> Presence {
+    if status.connected {
+        Presence::Connected
+    } else {
+        Presence::Disconnected
+    }
+}
+
+/// The status as the rules see it.
+fn observed(status: &Status) -> Observed<'_> {
+    Observed {
+        session: status.session_identifier.as_deref().unwrap_or_default(),
+        presence: presence_of(status),
+        version: status.version_number.unwrap_or_default(),
+        timestamp: status.event_timestamp.unwrap_or_default(),
+    }
+}
