@@ -23,7 +23,8 @@
 //! - **Flapping.** An episode starts when the last `window` holds at least `sessions` distinct
 //!   connections (connected events in the event log, whatever their outcome, so duplicates and
 //!   late copies count once; a persistent session that keeps reconnecting counts once per
-//!   connection); it gets one `flapping` notice naming the disconnect reasons seen,
+//!   connection; `reconciled` and `invalid` rows never count); it gets one `flapping` notice
+//!   naming the disconnect reasons seen,
 //!   and ends at the first look that finds fewer. `DUPLICATE_CLIENTID` means two connections
 //!   share the client id and keep taking it from each other, and the notice says so.
 

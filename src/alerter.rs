@@ -48,6 +48,7 @@ use crate::alert::{
     plan, sns_safe, Activity, ActivityRow, AlertSettings, AlertView, Episode, Message, Next,
     Notice, Outage, Plan,
 };
+use crate::decision::Outcome;
 use crate::event::Presence;
 use crate::read::{ReadError, Status};
 use crate::store::{
@@ -555,7 +556,12 @@ impl Alerter {
                 client_id: client_id.to_owned(),
                 source: Box::new(source),
             })?;
-        Ok(Activity::from_rows(entries.iter().map(|e| ActivityRow {
+        // A broker repair is a correction, not a connection, and an `invalid` event was never
+        // accepted: neither counts towards flapping.
+        let counted = entries
+            .iter()
+            .filter(|e| !matches!(e.outcome, Outcome::Reconciled | Outcome::Invalid));
+        Ok(Activity::from_rows(counted.map(|e| ActivityRow {
             event_type: &e.event_type,
             session: &e.session_identifier,
             version: e.version_number,

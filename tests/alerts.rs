@@ -444,3 +444,42 @@ async fn a_pass_that_fails_after_claiming_is_retried_once_the_lease_expires() {
     assert!(f.pass(T0 + 30 * MIN).await.1.is_empty());
     assert!(!f.item("dev-8").await.contains_key(attr::ALERT_LEASE));
 }
+
+/// Broker repairs (`reconciled` rows) and rejected events (`invalid` rows) are not connections:
+/// two real connections plus three such rows in the window are not flapping (fails if the
+/// alerter counts every row).
+#[tokio::test]
+async fn reconciled_and_invalid_rows_do_not_make_flapping() {
+    use iot_presence::decision::Outcome;
+    use iot_presence::store::event_row;
+    let f = fixture(settings()).await;
+    f.connect("calm", "s0", T0).await;
+    f.disconnect("calm", "s0", T0 + MIN, "CONNECTION_LOST")
+        .await;
+    f.connect("calm", "s1", T0 + 2 * MIN).await;
+    let mut rows = Vec::new();
+    for (i, (session, outcome)) in [
+        ("x1", Outcome::Invalid),
+        ("x2", Outcome::Invalid),
+        ("r1", Outcome::Reconciled),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let payload = json!({"clientId": "calm", "timestamp": T0 + 3 * MIN + i as u64,
+            "eventType": "connected", "sessionIdentifier": session, "versionNumber": 90 + i})
+        .to_string();
+        let event = LifecycleEvent::parse(&payload).unwrap();
+        rows.push(event_row(
+            &event,
+            &event.event_key(),
+            &payload,
+            outcome,
+            T0,
+            30,
+        ));
+    }
+    local::put_rows(&f.client, &f.tables.events, rows).await;
+    let (_, received) = f.pass(T0 + 4 * MIN).await;
+    assert_eq!(kinds(&received), Vec::<String>::new(), "{received:?}");
+}
