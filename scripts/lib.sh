@@ -8,6 +8,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 python="$root/.local/venv/bin/python"
 work="$(mktemp -d "${TMPDIR:-/tmp}/iot-presence.XXXXXX")"
 cleanup_pids=()   # processes to stop; a negative one is a process group
+cleanup_hooks=()  # commands to run after those stopped (e.g. remove a docker network)
 
 cleanup() {
   local status=$?
@@ -17,6 +18,10 @@ cleanup() {
     kill -TERM -- "$pid" 2>/dev/null || true
   done
   wait 2>/dev/null || true
+  local hook
+  for hook in "${cleanup_hooks[@]}"; do
+    "$hook" || true
+  done
   if [[ $status -ne 0 || -n "${KEEP_LOGS:-}" ]]; then
     echo "logs kept in $work" >&2
   else

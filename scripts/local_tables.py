@@ -81,7 +81,11 @@ def main():
         return
     if not (args.endpoint and args.status and args.events):
         parser.error("--endpoint, --status and --events are required (or --print)")
-    if not args.endpoint.startswith(("http://127.", "http://localhost", "http://[::1]")):
+    # Local only: loopback, or the gateway of the docker network scripts/sam-local.sh created.
+    local = ["http://127.", "http://localhost", "http://[::1]"]
+    if os.environ.get("IOT_PRESENCE_DOCKER_GATEWAY"):
+        local.append(f"http://{os.environ['IOT_PRESENCE_DOCKER_GATEWAY']}:")
+    if not args.endpoint.startswith(tuple(local)):
         parser.error(f"refusing a non-local endpoint: {args.endpoint}")
 
     from local_aws import client as local_client

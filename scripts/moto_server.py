@@ -74,17 +74,25 @@ def query_one_partition():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=8000, help="TCP port on 127.0.0.1 (0: any free)")
+    parser.add_argument("--port", type=int, default=8000, help="TCP port (0: any free)")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on: 127.0.0.1, or the gateway of a docker network the caller "
+        "created (scripts/sam-local.sh); never 0.0.0.0",
+    )
     parser.add_argument("--port-file", help="write the chosen port to this file")
     parser.add_argument("--exit-on-stdin-eof", action="store_true")
     args = parser.parse_args()
+    if args.host in ("0.0.0.0", "::", ""):
+        sys.exit("moto_server: refusing to listen on every address; pass 127.0.0.1 or a gateway")
 
     # One log line per request costs more than some requests; errors still show.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     query_one_partition()
     app = Serialized(DomainDispatcherApplication(create_backend_app))
     server = make_server(
-        "127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler
+        args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler
     )
     port = server.server_address[1]
     if args.port_file:

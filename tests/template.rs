@@ -118,6 +118,8 @@ fn the_function_gets_exactly_the_variables_the_code_reads() {
         RETENTION_VAR,
         FUTURE_SKEW_VAR,
         STATUS_RETENTION_VAR,
+        // Read by the AWS SDK; set only for `sam local` (LocalEndpoint), absent when deployed.
+        "AWS_ENDPOINT_URL",
     ];
     expected.sort();
     assert_eq!(t["functionEnvironment"], json!(expected));
@@ -134,6 +136,8 @@ fn the_alerter_gets_exactly_the_variables_it_reads() {
         OFFLINE_THRESHOLDS_VAR,
         FLAPPING_SESSIONS_VAR,
         FLAPPING_WINDOW_VAR,
+        // Read by the AWS SDK; set only for `sam local` (LocalEndpoint), absent when deployed.
+        "AWS_ENDPOINT_URL",
     ];
     expected.sort();
     assert_eq!(t["alerterEnvironment"], json!(expected));
