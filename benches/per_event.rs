@@ -4,9 +4,10 @@
 //! Run: `cargo bench --bench per_event` (target: ≤ 20 µs per event for the whole path).
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use iot_presence::decision::{decide, Observed, Outcome, Window};
 use iot_presence::event::{LifecycleEvent, Presence};
-use iot_presence::store::{event_row, status_update};
+use iot_presence::rule::{decide, Observed, Outcome, Window};
+use iot_presence::store::events::event_row;
+use iot_presence::store::status::status_update;
 use std::hint::black_box;
 
 const CONNECTED: &str = include_str!("../events/connected-certificate.json");

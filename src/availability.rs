@@ -6,7 +6,7 @@
 //! The stored `outcome` of a row says what the event did *when it arrived*, which depends on the
 //! delivery order: delivered newest first, a client's older events are all `stale`. A report must
 //! not depend on delivery order, so [`timeline`] replays the client's log in timestamp order
-//! through the ordering rule ([`crate::decision::decide`]) and keeps the events that apply in that
+//! through the ordering rule ([`crate::rule::decide`]) and keeps the events that apply in that
 //! replay: the same rule that decides the status, over the same events, in the order closest to
 //! the truth. Stale and duplicate events of that replay are ignored; so are `connect_failed`
 //! (never a state change), `invalid` rows (rejected on arrival) and `reconciled` rows (a broker
@@ -30,9 +30,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::decision::{decide, Decision, Observed, Outcome, Window};
 use crate::event::Presence;
-use crate::read::HistoryEntry;
+use crate::rule::{decide, Decision, Observed, Outcome, Window};
+use crate::store::item::EventRow;
 
 /// One state change of the timeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,8 +44,8 @@ pub struct Change {
 }
 
 /// The state changes of one client's log, in time order (see the module docs).
-pub fn timeline(log: &[HistoryEntry], window: Window) -> Vec<Change> {
-    let mut events: Vec<(Observed<'_>, &HistoryEntry)> = log
+pub fn timeline(log: &[EventRow], window: Window) -> Vec<Change> {
+    let mut events: Vec<(Observed<'_>, &EventRow)> = log
         .iter()
         .filter(|e| {
             matches!(

@@ -33,9 +33,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::alert::AlertSettings;
-use crate::decision::Window;
-use crate::reconcile::Scope;
+use crate::rule::Window;
 use crate::thresholds::{PatternError, ThresholdPatterns};
 
 pub const STATUS_TABLE_VAR: &str = "STATUS_TABLE_NAME";
@@ -191,6 +189,26 @@ fn number(
     }
 }
 
+/// Stack-wide alert settings (a client's own threshold, then the first matching pattern of
+/// `thresholds`, override `offline_threshold_ms`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertSettings {
+    pub offline_threshold_ms: u64,
+    pub thresholds: ThresholdPatterns,
+    /// Sessions within `flapping_window_ms` that make an episode; 0 turns flapping alerts off.
+    pub flapping_sessions: u32,
+    pub flapping_window_ms: u64,
+}
+
+impl AlertSettings {
+    pub const DEFAULT: AlertSettings = AlertSettings {
+        offline_threshold_ms: 5 * 60_000,
+        thresholds: ThresholdPatterns::NONE,
+        flapping_sessions: 5,
+        flapping_window_ms: 10 * 60_000,
+    };
+}
+
 /// The alerter function's configuration: the tables (as [`Config`]) plus the alert settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlertConfig {
@@ -248,6 +266,36 @@ impl AlertConfig {
             topic_arn,
             settings,
         })
+    }
+}
+
+/// Which clients a sweep checks: named ones, those in one state for at least a while, or all.
+/// The CLI's `CLIENT_ID...`/`--connected-for`/`--disconnected-for`/`--all` and the scheduled
+/// function's `RECONCILE_SCOPE` (`connected-for=1h`, `disconnected-for=1d`, `all`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    Clients(Vec<String>),
+    ConnectedFor(std::time::Duration),
+    DisconnectedFor(std::time::Duration),
+    All,
+}
+
+impl std::str::FromStr for Scope {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let duration = |d: &str| {
+            humantime::parse_duration(d.trim())
+                .map_err(|err| format!("{s:?}: the duration {d:?} is not one ({err})"))
+        };
+        match s.trim().split_once('=') {
+            None if s.trim() == "all" => Ok(Scope::All),
+            Some(("connected-for", d)) => duration(d).map(Scope::ConnectedFor),
+            Some(("disconnected-for", d)) => duration(d).map(Scope::DisconnectedFor),
+            _ => Err(format!(
+                "{s:?}: expected connected-for=DURATION, disconnected-for=DURATION or all"
+            )),
+        }
     }
 }
 

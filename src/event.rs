@@ -382,23 +382,6 @@ impl LifecycleEvent {
     pub fn event_key(&self) -> String {
         event_key(self.timestamp, self.event_type, &self.session_identifier)
     }
-
-    /// The event as the ordering rule sees it, or `None` for connect_failed, which never
-    /// changes a client's connected state.
-    pub fn observed(&self) -> Option<crate::decision::Observed<'_>> {
-        let presence = match self.event_type {
-            EventType::Connected => Presence::Connected,
-            EventType::Disconnected => Presence::Disconnected,
-            EventType::ConnectFailed => return None,
-        };
-        Some(crate::decision::Observed {
-            session: &self.session_identifier,
-            presence,
-            // Validation guarantees a version for connected/disconnected.
-            version: self.version_number.unwrap_or_default(),
-            timestamp: self.timestamp,
-        })
-    }
 }
 
 /// Builds an event key; see [`LifecycleEvent::event_key`]. The lower bound of a time range is

@@ -3,42 +3,45 @@
 //!
 //! # Layout
 //!
-//! - [`event`]: lifecycle event payloads, parsed and validated; event keys.
-//! - [`decision`]: the ordering rule over connections (session and version; pure; the single
-//!   source of truth) and outcomes.
-//! - [`store`]: DynamoDB requests: the conditional status update whose condition mirrors the
-//!   rule, and the idempotent event-log append; the table contract's attribute names.
-//! - [`config`]: environment configuration, read once at cold start, and the SDK client.
-//! - [`handler`]: the Lambda handler: parse, record, log, map errors for Lambda.
-//! - [`read`]: the read path (status, sharded listings, summary, history) and `rebuild`.
-//! - [`alert`]: offline, back-online and flapping alerts: the planning rule (pure; the single
-//!   source of truth of what to notify) and the message format.
-//! - [`availability`]: availability reports (uptime, outages, MTTR) from the event log (pure).
-//! - [`thresholds`]: offline thresholds by client-id pattern (device classes).
-//! - [`redrive`]: failed events read back from the failure queues' messages (pure).
-//! - [`reconcile`]: the repair rule when the broker disagrees with a status (pure).
-//! - [`broker`]: the broker's view of a client (iot-data `GetConnection`), paced.
-//! - [`repair`]: a repair's writes: the conditional status update and its `reconciled` row,
-//!   in one transaction.
-//! - [`reconciler`]: reconciliation: check clients against the broker, write repairs.
-//! - [`alerter`]: the alert pass: the sparse alert index, claim / send / commit with
-//!   conditional writes, SNS; the scheduled function's handler.
+//! Dependencies flow one way, down this list's layers; `tests/module_graph.rs` fails on a
+//! cycle. ARCHITECTURE.md has the data flow of one event and of one alert pass.
 //!
-//! The binaries (`src/bin/`): `presence-handler` and `presence-alerter`, the thin Lambda
-//! `main`s, and `presence`, the CLI.
+//! 1. Vocabulary, with no dependencies inside the crate:
+//!    - [`event`]: lifecycle event payloads, parsed and validated; event keys.
+//!    - [`time`]: the clock, RFC 3339 and human durations.
+//!    - [`errors`]: which SDK failures are transient; an error with all its causes.
+//!    - [`thresholds`]: offline thresholds by client-id pattern (device classes).
+//! 2. Pure rules:
+//!    - [`rule`]: the ordering rule over connections (session and version), and outcomes.
+//!    - [`config`]: environment configuration, read once at cold start, with its bounds and
+//!      defaults, and the SDK configuration.
+//! 3. The tables:
+//!    - [`store`]: the table contract ([`store::schema`]), the one expression builder
+//!      ([`store::expr`]), typed items ([`store::item`]), and the writes: the conditional status
+//!      update and the idempotent event-log append.
+//!    - [`read`]: queries only (status, sharded listings, summary, history).
+//!    - [`rebuild`]: a status recomputed from the event log.
+//! 4. Features over the tables:
+//!    - [`alert`]: offline, back-online and flapping alerts (rule, message format, pass).
+//!    - [`availability`]: availability reports (uptime, outages, MTTR) from the event log.
+//!    - [`reconcile`]: the broker's view (`GetConnection`), the repair rule and the repairs.
+//!    - [`redrive`]: failed events read back from the failure queues' messages.
+//! 5. [`functions`]: the three Lambda handlers; [`logging`]: log set-up for them and the CLI.
+//!
+//! The binaries (`src/bin/`): `presence-handler`, `presence-alerter` and
+//! `presence-reconciler`, the thin Lambda `main`s, and `presence`, the CLI (feature `cli`).
 
 pub mod alert;
-pub mod alerter;
 pub mod availability;
-pub mod broker;
 pub mod config;
-pub mod decision;
+pub mod errors;
 pub mod event;
-pub mod handler;
+pub mod functions;
 pub mod read;
+pub mod rebuild;
 pub mod reconcile;
-pub mod reconciler;
 pub mod redrive;
-pub mod repair;
+pub mod rule;
 pub mod store;
 pub mod thresholds;
+pub mod time;

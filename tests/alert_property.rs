@@ -5,8 +5,10 @@
 //! exactly one `offline` notice, shorter ones none, and each alerted outage one `back-online`
 //! notice once the client is back.
 
-use iot_presence::alert::{plan, AlertSettings, AlertView, Next, Notice, Outage};
+use iot_presence::alert::rule::{plan, AlertView, Next, Notice};
+use iot_presence::config::AlertSettings;
 use iot_presence::event::Presence;
+use iot_presence::store::item::Outage;
 use iot_presence::thresholds::ThresholdPatterns;
 use proptest::prelude::*;
 

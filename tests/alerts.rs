@@ -7,9 +7,9 @@ use std::collections::HashSet;
 
 use common::alerting::{fixture, kinds, settings, MIN, T0};
 use common::local;
-use iot_presence::alerter::{Alerter, RunReport, LEASE_MS};
+use iot_presence::alert::pass::{Alerter, RunReport, LEASE_MS};
 use iot_presence::event::LifecycleEvent;
-use iot_presence::store::attr;
+use iot_presence::store::schema::attr;
 use serde_json::json;
 use tokio::task::JoinSet;
 
@@ -450,8 +450,8 @@ async fn a_pass_that_fails_after_claiming_is_retried_once_the_lease_expires() {
 /// alerter counts every row).
 #[tokio::test]
 async fn reconciled_and_invalid_rows_do_not_make_flapping() {
-    use iot_presence::decision::Outcome;
-    use iot_presence::store::event_row;
+    use iot_presence::rule::Outcome;
+    use iot_presence::store::events::event_row;
     let f = fixture(settings()).await;
     f.connect("calm", "s0", T0).await;
     f.disconnect("calm", "s0", T0 + MIN, "CONNECTION_LOST")
@@ -470,14 +470,7 @@ async fn reconciled_and_invalid_rows_do_not_make_flapping() {
             "eventType": "connected", "sessionIdentifier": session, "versionNumber": 90 + i})
         .to_string();
         let event = LifecycleEvent::parse(&payload).unwrap();
-        rows.push(event_row(
-            &event,
-            &event.event_key(),
-            &payload,
-            outcome,
-            T0,
-            30,
-        ));
+        rows.push(event_row(&event, &event.event_key(), &payload, outcome, T0, 30).to_item());
     }
     local::put_rows(&f.client, &f.tables.events, rows).await;
     let (_, received) = f.pass(T0 + 4 * MIN).await;

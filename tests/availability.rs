@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 use common::history::{fleet_deliveries, TrueEvent, W};
 use common::local::{self, RECEIVED_LATER};
 use iot_presence::availability::{fleet, report, timeline, Change, Report};
-use iot_presence::decision::Window;
 use iot_presence::event::Presence;
-use iot_presence::handler::handle;
+use iot_presence::functions::ingest::handle;
+use iot_presence::rule::Window;
 use proptest::prelude::*;
 
 /// The reference: the state of every millisecond of the window, then its runs.

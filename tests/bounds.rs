@@ -6,13 +6,14 @@
 mod common;
 
 use common::local::{self, event_rows, status_item, RECEIVED_LATER};
-use iot_presence::decision::{Outcome, Window};
 use iot_presence::event::{
     InvalidEvent, LifecycleEvent, MAX_CLIENT_ID_BYTES, MAX_EVENT_KEY_BYTES, MAX_FIELD_BYTES,
     MAX_PAYLOAD_BYTES, MAX_SESSION_BYTES, MAX_SORT_KEY_BYTES, MAX_THING_NAME_BYTES,
 };
-use iot_presence::handler::handle;
-use iot_presence::store::{event_row, status_update};
+use iot_presence::functions::ingest::handle;
+use iot_presence::rule::{Outcome, Window};
+use iot_presence::store::events::event_row;
+use iot_presence::store::status::status_update;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
@@ -92,9 +93,9 @@ proptest! {
                 prop_assert!(key.len() <= MAX_EVENT_KEY_BYTES);
                 prop_assert!(key.len() <= MAX_SORT_KEY_BYTES);
                 prop_assert!(e.client_id.len() <= MAX_CLIENT_ID_BYTES);
-                let row = event_row(&e, &key, &raw, Outcome::Applied, RECEIVED_LATER, 30);
+                let row = event_row(&e, &key, &raw, Outcome::Applied, RECEIVED_LATER, 30).to_item();
                 prop_assert!(item_size(&row) < 400_000, "row of {} bytes", item_size(&row));
-                let update = status_update(&e, &key, Window::DEFAULT, RECEIVED_LATER, retention);
+                let update = status_update(&e, &key, Window::DEFAULT, RECEIVED_LATER, retention).unwrap();
                 prop_assert!(update.is_some());
             }
             Err(InvalidEvent::PayloadTooLarge(n)) => prop_assert!(n > MAX_PAYLOAD_BYTES),

@@ -8,9 +8,10 @@ use std::process::{Command, Output};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::local::{self, status_item, Tables};
-use iot_presence::decision::Window;
-use iot_presence::handler::{handle, now_ms};
-use iot_presence::store::attr;
+use iot_presence::functions::ingest::handle;
+use iot_presence::rule::Window;
+use iot_presence::store::schema::attr;
+use iot_presence::time::now_ms;
 use serde_json::{json, Value};
 
 const MINUTE: u64 = 60_000;

@@ -13,10 +13,10 @@ use std::sync::Arc;
 
 use common::history::{fleet_deliveries, TrueEvent, W};
 use common::local::{self, b, event_rows, is_null, n, s, status_item};
-use iot_presence::decision::{Outcome, Window};
 use iot_presence::event::Presence;
-use iot_presence::handler::handle;
-use iot_presence::store::attr;
+use iot_presence::functions::ingest::handle;
+use iot_presence::rule::{Outcome, Window};
+use iot_presence::store::schema::attr;
 use proptest::prelude::*;
 use proptest::test_runner::TestRunner;
 use tokio::sync::Mutex;

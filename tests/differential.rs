@@ -6,9 +6,9 @@ mod common;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::local::{self, n, s, status_item};
-use iot_presence::decision::{decide, Decision, Observed, Outcome, Window};
 use iot_presence::event::{LifecycleEvent, Presence};
-use iot_presence::store::attr;
+use iot_presence::rule::{decide, Decision, Observed, Outcome, Window};
+use iot_presence::store::schema::attr;
 use proptest::prelude::*;
 use serde_json::json;
 use std::sync::atomic::{AtomicU32, Ordering};

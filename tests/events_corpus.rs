@@ -8,10 +8,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use common::local::{self, b, n, s, status_item};
-use iot_presence::decision::{Outcome, Window};
 use iot_presence::event::{EventType, LifecycleEvent, DOCUMENTED_DISCONNECT_REASONS};
-use iot_presence::handler::handle;
-use iot_presence::store::attr;
+use iot_presence::functions::ingest::handle;
+use iot_presence::rule::{Outcome, Window};
+use iot_presence::store::schema::attr;
 
 fn events_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("events")

@@ -19,10 +19,11 @@ use std::time::{Duration, Instant};
 use arbitrary::{Arbitrary, Unstructured};
 use common::local::{self, event_rows, status_item, RECEIVED_LATER};
 use iot_presence::config::DEFAULT_FUTURE_SKEW_MS;
-use iot_presence::decision::{Outcome, Window};
 use iot_presence::event::{LifecycleEvent, MAX_EVENT_KEY_BYTES};
-use iot_presence::handler::handle;
-use iot_presence::store::{event_row, status_update};
+use iot_presence::functions::ingest::handle;
+use iot_presence::rule::{Outcome, Window};
+use iot_presence::store::events::event_row;
+use iot_presence::store::status::status_update;
 use serde_json::{Map, Value};
 
 /// The sample corpus: every event file and every line of the scenario and timeline files.
@@ -196,11 +197,15 @@ fn check(input: &str) -> Result<bool, String> {
     if key.len() > MAX_EVENT_KEY_BYTES {
         return Err(format!("an event key of {} bytes", key.len()));
     }
-    let row = event_row(&event, &key, input, Outcome::Applied, RECEIVED_LATER, 30);
+    let row = event_row(&event, &key, input, Outcome::Applied, RECEIVED_LATER, 30).to_item();
     if row.contains_key("") {
         return Err("an empty attribute name".into());
     }
-    if event.observed().is_some() != status_update(&event, &key, Window::DEFAULT, 1, 0).is_some() {
+    if event.observed().is_some()
+        != status_update(&event, &key, Window::DEFAULT, 1, 0)
+            .unwrap()
+            .is_some()
+    {
         return Err("a status update for connect_failed, or none for a state change".into());
     }
     let _ = event.check_not_from_the_future(RECEIVED_LATER, DEFAULT_FUTURE_SKEW_MS);

@@ -6,8 +6,8 @@ mod common;
 
 use common::history::{fleet_deliveries, TrueEvent, W};
 use iot_presence::config::{DEFAULT_FUTURE_SKEW_MS, MAX_FUTURE_SKEW_MS};
-use iot_presence::decision::{decide, Decision, Window};
 use iot_presence::event::{LifecycleEvent, MAX_TIMESTAMP_MS};
+use iot_presence::rule::{decide, Decision, Window};
 use proptest::prelude::*;
 use serde_json::json;
 use std::collections::HashMap;

@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use common::broker::{Reply, StandIn};
 use common::local::{self, event_rows, n, s, status_item, Tables};
-use iot_presence::broker::{Broker, Pace};
-use iot_presence::decision::{Outcome, Window};
-use iot_presence::handler::handle;
-use iot_presence::reconcile::{settling_ms, REPAIR_VERSION};
-use iot_presence::reconciler::{Action, Check, Reconciler, Sweep};
-use iot_presence::store::{attr, Store};
+use iot_presence::functions::ingest::handle;
+use iot_presence::reconcile::broker::{Broker, Pace};
+use iot_presence::reconcile::pass::{Action, Check, Reconciler, Sweep};
+use iot_presence::reconcile::rule::{settling_ms, REPAIR_VERSION};
+use iot_presence::rule::{Outcome, Window};
+use iot_presence::store::schema::attr;
+use iot_presence::store::Store;
 use serde_json::{json, Value};
 
 /// Q, the time of the checks: 2026-09-21T14:13:20Z.
@@ -348,7 +349,7 @@ async fn broker_failures_are_reported_by_client_write_nothing_and_the_sweep_goes
 #[tokio::test]
 async fn the_cli_reports_repairs_and_status_shows_the_brokers_settings() {
     let f = Fixture::new().await;
-    let now = iot_presence::handler::now_ms();
+    let now = iot_presence::time::now_ms();
     for id in ["cli-a", "cli-b"] {
         let payload = event(id, "connected", "s1", 1, now - 3 * HOUR);
         handle(&f.store, &payload, now).await.unwrap();
@@ -430,12 +431,12 @@ async fn the_cli_reports_repairs_and_status_shows_the_brokers_settings() {
 
 #[tokio::test]
 async fn the_scheduled_function_sweeps_its_scope_and_keeps_to_its_deadline() {
-    use iot_presence::reconcile::Scope;
-    use iot_presence::reconciler::function_handler;
+    use iot_presence::config::Scope;
+    use iot_presence::functions::reconciler::function_handler;
     use lambda_runtime::{Context, LambdaEvent};
 
     let f = Fixture::new().await;
-    let now = iot_presence::handler::now_ms();
+    let now = iot_presence::time::now_ms();
     for id in ["fn-a", "fn-b"] {
         let payload = event(id, "connected", "s1", 1, now - 3 * HOUR);
         handle(&f.store, &payload, now).await.unwrap();

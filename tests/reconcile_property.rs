@@ -2,9 +2,9 @@
 //! rule: random status items, broker answers and later events, concentrated on the edges of
 //! the window and the settling time.
 
-use iot_presence::decision::{decide, Decision, Observed, Window};
 use iot_presence::event::Presence;
-use iot_presence::reconcile::{plan, settling_ms, BrokerAnswer, Finding, CLOCK_MARGIN_MS};
+use iot_presence::reconcile::rule::{plan, settling_ms, BrokerAnswer, Finding, CLOCK_MARGIN_MS};
+use iot_presence::rule::{decide, Decision, Observed, Window};
 use proptest::prelude::*;
 
 const Q: u64 = 1_800_000_000_000;

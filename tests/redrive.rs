@@ -9,7 +9,7 @@ use std::process::Output;
 use aws_sdk_sqs::types::QueueAttributeName;
 use base64::Engine as _;
 use common::local::{self, Tables};
-use iot_presence::store::attr;
+use iot_presence::store::schema::attr;
 use serde_json::{json, Value};
 
 /// 2026-09-21T14:13:20Z

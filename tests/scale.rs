@@ -15,14 +15,14 @@ use std::time::Instant;
 
 use common::broker::{Reply, StandIn};
 use common::local::{self, AlertSink};
-use iot_presence::alert::AlertSettings;
-use iot_presence::alerter::Alerter;
-use iot_presence::broker::{Broker, Pace};
-use iot_presence::decision::{Outcome, Window};
+use iot_presence::alert::pass::Alerter;
+use iot_presence::config::AlertSettings;
+use iot_presence::config::Scope;
 use iot_presence::event::LifecycleEvent;
-use iot_presence::reconcile::Scope;
-use iot_presence::reconciler::Reconciler;
-use iot_presence::store::event_row;
+use iot_presence::reconcile::broker::{Broker, Pace};
+use iot_presence::reconcile::pass::Reconciler;
+use iot_presence::rule::{Outcome, Window};
+use iot_presence::store::events::event_row;
 use iot_presence::thresholds::ThresholdPatterns;
 use serde_json::json;
 use tokio::task::JoinSet;
@@ -142,7 +142,7 @@ async fn availability_of_ten_thousand_clients() {
     let client = local::client();
     let tables = local::create_tables().await;
     let store = local::store(&client, &tables, Window::DEFAULT);
-    let now = iot_presence::handler::now_ms();
+    let now = iot_presence::time::now_ms();
     // Client i: connected at now-6h, disconnected at now-5h, back after (i % 60) + 1 minutes.
     let (t0, down) = (now - 360 * MIN, now - 300 * MIN);
     let started = Instant::now();
@@ -170,7 +170,9 @@ async fn availability_of_ten_thousand_clients() {
                     let payload = e.to_string();
                     let event = LifecycleEvent::parse(&payload).unwrap();
                     let key = event.event_key();
-                    rows.push(event_row(&event, &key, &payload, Outcome::Applied, now, 30));
+                    rows.push(
+                        event_row(&event, &key, &payload, Outcome::Applied, now, 30).to_item(),
+                    );
                     last = Some((event, key));
                 }
                 let (event, key) = last.unwrap();
@@ -308,7 +310,7 @@ async fn reconcile_of_a_thousand_clients() {
     let client = local::client();
     let tables = local::create_tables().await;
     let store = local::store(&client, &tables, Window::DEFAULT);
-    let now = iot_presence::handler::now_ms();
+    let now = iot_presence::time::now_ms();
     let mut writers = JoinSet::new();
     for w in 0..16 {
         let store = store.clone();
@@ -348,7 +350,7 @@ async fn reconcile_of_a_thousand_clients() {
         .sweep(
             &ids,
             &mut Pace::new(100.0),
-            iot_presence::handler::now_ms,
+            iot_presence::time::now_ms,
             || true,
             |_| {},
         )
@@ -365,7 +367,7 @@ async fn reconcile_of_a_thousand_clients() {
         .sweep(
             &ids,
             &mut Pace::new(1000.0),
-            iot_presence::handler::now_ms,
+            iot_presence::time::now_ms,
             || true,
             |_| {},
         )
@@ -373,7 +375,7 @@ async fn reconcile_of_a_thousand_clients() {
     let apply_time = started.elapsed();
     assert_eq!((sweep.repaired, sweep.failed), (n.div_ceil(2) as u64, 0));
     let left = apply
-        .select(&scope, iot_presence::handler::now_ms())
+        .select(&scope, iot_presence::time::now_ms())
         .await
         .unwrap();
     assert_eq!(

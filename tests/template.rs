@@ -10,7 +10,7 @@ use iot_presence::config::{
     RETENTION_VAR, STATUS_RETENTION_VAR, STATUS_TABLE_VAR, WINDOW_VAR,
 };
 use iot_presence::event::{TOPIC_CLIENT_ID_FIELD, TOPIC_EVENT_TYPE_FIELD};
-use iot_presence::store::{attr, ALERT_INDEX, STATUS_INDEX};
+use iot_presence::store::schema::{attr, ALERT_INDEX, STATUS_INDEX};
 use serde_json::{json, Value};
 
 fn keys(schema: &Value) -> Vec<(String, String)> {
@@ -177,7 +177,7 @@ fn the_rule_adds_the_topic_fields_the_parser_checks() {
 #[test]
 fn parameter_defaults_are_the_codes_defaults() {
     let template = include_str!("../template.yaml");
-    let d = iot_presence::alert::AlertSettings::DEFAULT;
+    let d = iot_presence::config::AlertSettings::DEFAULT;
     for (parameter, default) in [
         ("OfflineThresholdMs", d.offline_threshold_ms),
         ("FlappingSessions", u64::from(d.flapping_sessions)),

@@ -2,7 +2,7 @@
 //! short tags such as `!Ref` stay tagged values): forged events, logs, alarms, TLS, people's
 //! policies, deploy defaults.
 
-use iot_presence::alerter::LEASE_MS;
+use iot_presence::alert::pass::LEASE_MS;
 use serde_norway::Value;
 
 fn template() -> Value {

@@ -4,7 +4,7 @@
 mod common;
 
 use common::alerting::{fixture, kinds, settings, MIN, T0};
-use iot_presence::alert::AlertSettings;
+use iot_presence::config::AlertSettings;
 use serde_json::json;
 
 #[tokio::test]

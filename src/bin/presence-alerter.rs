@@ -1,7 +1,8 @@
 //! The scheduled alert function: one alert pass per invocation (every minute).
 
-use iot_presence::alerter::{function_handler, Alerter};
+use iot_presence::alert::pass::Alerter;
 use iot_presence::config::{aws_config, AlertConfig, Timeouts};
+use iot_presence::functions::alerter::function_handler;
 use iot_presence::store::Store;
 use lambda_runtime::{run, service_fn, Error};
 

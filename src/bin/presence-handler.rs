@@ -1,7 +1,7 @@
 //! The Lambda function: IoT lifecycle events in, presence status out.
 
 use iot_presence::config::{dynamodb_client, Config, Timeouts};
-use iot_presence::handler::function_handler;
+use iot_presence::functions::ingest::function_handler;
 use iot_presence::store::Store;
 use lambda_runtime::{run, service_fn, Error};
 

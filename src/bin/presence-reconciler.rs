@@ -1,9 +1,10 @@
 //! The scheduled reconciler function (off by default in template.yaml): one sweep of the
 //! configured scope per invocation, repairing what the broker disagrees with.
 
-use iot_presence::broker::Broker;
 use iot_presence::config::{aws_config, ReconcileConfig, Timeouts};
-use iot_presence::reconciler::{function_handler, Reconciler};
+use iot_presence::functions::reconciler::function_handler;
+use iot_presence::reconcile::broker::Broker;
+use iot_presence::reconcile::pass::Reconciler;
 use iot_presence::store::Store;
 use lambda_runtime::{run, service_fn, Error};
 

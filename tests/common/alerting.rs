@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use iot_presence::alert::AlertSettings;
-use iot_presence::alerter::{Alerter, RunReport};
-use iot_presence::decision::Window;
+use iot_presence::alert::pass::{Alerter, RunReport};
+use iot_presence::config::AlertSettings;
 use iot_presence::event::LifecycleEvent;
+use iot_presence::rule::Window;
 use iot_presence::store::Store;
 use iot_presence::thresholds::ThresholdPatterns;
 use serde_json::json;

@@ -17,8 +17,8 @@
 //!
 //! The last event of the history is the truth the status must end on.
 
-use iot_presence::decision::Observed;
 use iot_presence::event::{Presence, DOCUMENTED_DISCONNECT_REASONS};
+use iot_presence::rule::Observed;
 use proptest::prelude::*;
 use serde_json::json;
 

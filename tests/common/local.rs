@@ -17,8 +17,9 @@ use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use iot_presence::config::Config;
-use iot_presence::decision::Window;
-use iot_presence::store::{attr, Store};
+use iot_presence::rule::Window;
+use iot_presence::store::schema::attr;
+use iot_presence::store::Store;
 
 pub use iot_presence::store::Item;
 

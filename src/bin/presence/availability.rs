@@ -6,9 +6,9 @@ use comfy_table::Cell;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use iot_presence::availability::{self, FleetTotals, Report};
 use iot_presence::config::{DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS, RETENTION_VAR};
-use iot_presence::decision::Window;
 use iot_presence::event::Presence;
 use iot_presence::read::ReadError;
+use iot_presence::rule::Window;
 use iot_presence::store::Store;
 use tokio::task::JoinSet;
 
@@ -155,7 +155,7 @@ fn percent(p: Option<f64>) -> String {
 
 /// Two largest units, to the second: `3d 4h`, `12m 5s`.
 fn span(ms: u64) -> String {
-    iot_presence::alert::duration(ms)
+    iot_presence::time::duration(ms)
 }
 
 fn print_table(reports: &[Report], totals: Option<&FleetTotals>) {

@@ -13,19 +13,22 @@ use std::time::{Duration, UNIX_EPOCH};
 use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
 use comfy_table::{presets, Cell, Color, Table};
 use indicatif::{ProgressBar, ProgressStyle};
-use iot_presence::alert::AlertSettings;
-use iot_presence::alerter::{Alerter, RunReport};
+use iot_presence::alert::pass::{Alerter, RunReport};
+use iot_presence::config::AlertSettings;
 use iot_presence::config::{
     aws_config, Config, Timeouts, ALERT_TOPIC_VAR, EVENTS_TABLE_VAR, FLAPPING_SESSIONS_VAR,
     FLAPPING_WINDOW_VAR, MAX_THRESHOLD_MS, MIN_THRESHOLD_MS, OFFLINE_THRESHOLDS_VAR,
     OFFLINE_THRESHOLD_VAR, STATUS_TABLE_VAR,
 };
-use iot_presence::decision::Window;
+use iot_presence::errors::error_chain;
 use iot_presence::event::Presence;
-use iot_presence::handler::{error_chain, now_ms};
-use iot_presence::read::{HistoryEntry, ReadError, Rebuilt, Status, Summary};
+use iot_presence::read::{ReadError, Summary};
+use iot_presence::rebuild::Rebuilt;
+use iot_presence::rule::Window;
+use iot_presence::store::item::{EventRow, Status};
 use iot_presence::store::{Store, StoreError};
 use iot_presence::thresholds::ThresholdPatterns;
+use iot_presence::time::now_ms;
 use serde_json::{json, Map, Value};
 use tokio::task::JoinSet;
 
@@ -283,7 +286,7 @@ fn status_json(client_id: &str, status: Option<&Status>, socket: bool, principal
     if let Some(at) = st.reconciled_at {
         v.insert("reconciledAt".into(), json!(iso(at)));
     }
-    if let Some(facts) = &st.broker {
+    if let Some(facts) = &st.broker() {
         v.insert("cleanSession".into(), json!(facts.clean_session));
         v.insert("sessionExpiry".into(), json!(facts.session_expiry));
         v.insert("keepAliveDuration".into(), json!(facts.keep_alive_duration));
@@ -359,7 +362,7 @@ fn print_status(
         ),
     };
     t.add_row(vec![Cell::new("session"), Cell::new(session)]);
-    if let Some(facts) = &st.broker {
+    if let Some(facts) = &st.broker() {
         let kind = if facts.clean_session {
             "clean session".to_owned()
         } else {
@@ -428,7 +431,7 @@ fn print_list(statuses: &[Status], format: Format) {
     println!("{} clients", statuses.len());
 }
 
-fn print_history(entries: &[HistoryEntry], format: Format) {
+fn print_history(entries: &[EventRow], format: Format) {
     if format == Format::Json {
         for e in entries {
             println!(
@@ -454,8 +457,8 @@ fn print_history(entries: &[HistoryEntry], format: Format) {
     for e in entries {
         let outcome = Cell::new(e.outcome.as_str());
         let outcome = match e.outcome {
-            iot_presence::decision::Outcome::Applied => outcome.fg(Color::Green),
-            iot_presence::decision::Outcome::Recorded => outcome,
+            iot_presence::rule::Outcome::Applied => outcome.fg(Color::Green),
+            iot_presence::rule::Outcome::Recorded => outcome,
             _ => outcome.fg(Color::Yellow),
         };
         t.add_row(vec![

@@ -11,15 +11,15 @@ use std::time::Duration;
 
 use clap::{ArgGroup, Args};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use iot_presence::broker::{
-    Broker, Pace, DEFAULT_RATE_PER_SECOND, MAX_RATE_PER_SECOND, MIN_RATE_PER_SECOND,
-};
+use iot_presence::config::Scope;
 use iot_presence::config::{aws_config, Timeouts};
 use iot_presence::event::Presence;
-use iot_presence::handler::now_ms;
-use iot_presence::reconcile::Scope;
-use iot_presence::reconciler::{Action, Check, Reconciler, Sweep};
+use iot_presence::reconcile::broker::{
+    Broker, Pace, DEFAULT_RATE_PER_SECOND, MAX_RATE_PER_SECOND, MIN_RATE_PER_SECOND,
+};
+use iot_presence::reconcile::pass::{Action, Check, Reconciler, Sweep};
 use iot_presence::store::Store;
+use iot_presence::time::now_ms;
 
 use crate::{iso_seconds, table, Failure, Format};
 

@@ -1,5 +1,5 @@
 //! `presence redrive`: failed events back from a failure queue, through the function's own path
-//! (`handler::handle`: the same validation, the same ordering rule, the same idempotent event
+//! (`ingest::handle`: the same validation, the same ordering rule, the same idempotent event
 //! row). The message formats: `iot_presence::redrive`.
 //!
 //! A message is deleted only after its event is recorded. A message that cannot be redriven (in
@@ -17,11 +17,13 @@ use aws_sdk_sqs::types::{
 };
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use iot_presence::decision::Outcome;
+use iot_presence::errors::error_chain;
 use iot_presence::event::LifecycleEvent;
-use iot_presence::handler::{self, error_chain, now_ms, HandlerError};
+use iot_presence::functions::ingest::{self, HandlerError};
 use iot_presence::redrive::parse_message;
+use iot_presence::rule::Outcome;
 use iot_presence::store::Store;
+use iot_presence::time::now_ms;
 use serde::Serialize;
 use tokio::task::JoinSet;
 
@@ -73,7 +75,7 @@ pub struct Left {
 }
 
 enum Fate {
-    Recorded(handler::Response),
+    Recorded(ingest::Response),
     WouldRedrive,
     Left(String),
 }
@@ -204,7 +206,7 @@ async fn redrive_one(store: &Store, body: &str, dry_run: bool) -> Fate {
             Err(err) => Fate::Left(format!("invalid lifecycle event ({source}): {err}")),
         };
     }
-    match handler::handle(store, &failed.payload, now_ms()).await {
+    match ingest::handle(store, &failed.payload, now_ms()).await {
         Ok(response) => Fate::Recorded(response),
         Err(HandlerError::Invalid(err)) => {
             Fate::Left(format!("invalid lifecycle event ({source}): {err}"))
@@ -216,7 +218,7 @@ async fn redrive_one(store: &Store, body: &str, dry_run: bool) -> Fate {
     }
 }
 
-fn count(counts: &mut Counts, response: &handler::Response) {
+fn count(counts: &mut Counts, response: &ingest::Response) {
     if response.redelivered {
         counts.redelivered += 1;
     }

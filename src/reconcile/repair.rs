@@ -1,4 +1,4 @@
-//! The repair's DynamoDB writes (see [`crate::reconcile`] for the rule, [`crate::reconciler`]
+//! The repair's DynamoDB writes (see [`super::rule`] for the rule, [`super::pass`]
 //! for when they happen).
 //!
 //! A repair is one `TransactWriteItems` of two writes, so that it is never without its record:
@@ -12,20 +12,19 @@
 //! `keepAliveDuration`, `brokerCheckedAt`) are kept on the item, conditional on the item
 //! existing: reconcile never creates an item for a client the broker does not show online.
 
-use std::collections::HashMap;
-
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use thiserror::Error;
 
-use crate::decision::Outcome;
+use super::rule::{BrokerAnswer, Repair, REPAIR_SESSION, REPAIR_VERSION};
 use crate::event::Presence;
-use crate::reconcile::{BrokerAnswer, Repair, REPAIR_SESSION, REPAIR_VERSION};
-use crate::store::{
-    alert_shard, attr, n, s, status_shard, Placeholders, Store, REASON_NONE, REASON_UNKNOWN,
-};
+use crate::rule::Outcome;
+use crate::store::expr::{n, s, Expr, ExprError};
+use crate::store::item::EventRow;
+use crate::store::schema::{alert_shard, attr, status_shard, REASON_NONE, REASON_UNKNOWN};
+use crate::store::Store;
 
 #[derive(Debug, Error)]
 pub enum RepairError {
@@ -35,6 +34,9 @@ pub enum RepairError {
         #[source]
         source: Box<SdkError<TransactWriteItemsError>>,
     },
+    /// A bug: an expression bound a placeholder twice (see [`crate::store::expr`]).
+    #[error("building a DynamoDB expression failed")]
+    Expression(#[from] ExprError),
     #[error("DynamoDB UpdateItem (broker settings of client {client_id:?}) failed")]
     Facts {
         client_id: String,
@@ -56,40 +58,43 @@ impl Store {
         let now = answer.observed_at;
         let key = format!("{:013}#{}#{now}", repair.timestamp, Outcome::Reconciled);
         let payload = serde_json::to_string(answer).expect("a broker answer serializes");
-        let mut row = HashMap::from([
-            (attr::CLIENT_ID.to_owned(), s(client_id)),
-            (attr::EVENT_KEY.to_owned(), s(&key)),
-            (attr::EVENT_TYPE.to_owned(), s(repair.presence.as_str())),
-            (attr::SESSION.to_owned(), s(REPAIR_SESSION)),
-            (attr::VERSION.to_owned(), n(REPAIR_VERSION)),
-            (attr::EVENT_TIMESTAMP.to_owned(), n(repair.timestamp)),
-            (attr::PAYLOAD.to_owned(), s(payload)),
-            (attr::RECEIVED_AT.to_owned(), n(now)),
-            (attr::OUTCOME.to_owned(), s(Outcome::Reconciled.as_str())),
-            (
-                attr::EXPIRES_AT.to_owned(),
-                n(now / 1000 + u64::from(self.retention_days) * 86_400),
-            ),
-        ]);
-        if let Some(reason) = &repair.disconnect_reason {
-            row.insert(attr::DISCONNECT_REASON.to_owned(), s(reason));
-        }
+        let row = EventRow {
+            client_id: client_id.to_owned(),
+            event_key: key.clone(),
+            event_type: repair.presence.as_str().to_owned(),
+            session_identifier: REPAIR_SESSION.to_owned(),
+            version_number: Some(REPAIR_VERSION),
+            event_timestamp: repair.timestamp,
+            payload,
+            received_at: Some(now),
+            outcome: Outcome::Reconciled,
+            expires_at: Some(now / 1000 + u64::from(self.retention_days) * 86_400),
+            disconnect_reason: repair.disconnect_reason.clone(),
+            connect_failure_reason: None,
+            invalid_reason: None,
+        };
+        let mut e = Expr::new();
+        let k = e.name(attr::EVENT_KEY);
+        e.require(format!("attribute_not_exists({k})"));
+        let new_row = e.build()?;
         let put = Put::builder()
             .table_name(&self.events_table)
-            .set_item(Some(row))
-            .condition_expression("attribute_not_exists(#k)")
-            .expression_attribute_names("#k", attr::EVENT_KEY)
+            .set_item(Some(row.to_item()))
+            .set_condition_expression(new_row.condition)
+            .set_expression_attribute_names(new_row.names)
             .build()
             .expect("table name and item are set");
 
-        let (expression, p) = self.repair_update(client_id, read_key, repair, answer, &key);
+        let expr = self
+            .repair_update(client_id, read_key, repair, answer, &key)
+            .build()?;
         let update = Update::builder()
             .table_name(&self.status_table)
             .key(attr::CLIENT_ID, s(client_id))
-            .update_expression(expression.update)
-            .condition_expression(expression.condition)
-            .set_expression_attribute_names(Some(p.names))
-            .set_expression_attribute_values(Some(p.values))
+            .set_update_expression(expr.update)
+            .set_condition_expression(expr.condition)
+            .set_expression_attribute_names(expr.names)
+            .set_expression_attribute_values(expr.values)
             .build()
             .expect("table name, key and expression are set");
         let result = self
@@ -118,92 +123,60 @@ impl Store {
         repair: &Repair,
         answer: &BrokerAnswer,
         key: &str,
-    ) -> (Expression, Placeholders) {
-        let mut p = Placeholders::default();
-        let mut set = Vec::new();
-        let mut remove = vec![
-            p.name(attr::CONNECTED_SESSION),
-            p.name(attr::CLIENT_INITIATED),
-        ];
-        let mut assign = |p: &mut Placeholders, name: &str, value: AttributeValue| {
-            let placeholder = p.name(name);
-            let bound = p.bind(name, value);
-            set.push(format!("{placeholder} = {bound}"));
-        };
+    ) -> Expr {
+        let mut e = Expr::new();
+        e.remove(attr::CONNECTED_SESSION);
+        e.remove(attr::CLIENT_INITIATED);
         let now = answer.observed_at;
-        assign(
-            &mut p,
-            attr::CONNECTED,
-            AttributeValue::Bool(answer.connected),
-        );
-        assign(&mut p, attr::EVENT_TYPE, s(repair.presence.as_str()));
-        assign(&mut p, attr::SESSION, s(REPAIR_SESSION));
-        assign(&mut p, attr::VERSION, n(REPAIR_VERSION));
-        assign(&mut p, attr::EVENT_TIMESTAMP, n(repair.timestamp));
-        assign(&mut p, attr::UPDATED_AT, n(now));
-        assign(&mut p, attr::LAST_EVENT_KEY, s(key));
-        assign(
-            &mut p,
+        e.set(attr::CONNECTED, AttributeValue::Bool(answer.connected));
+        e.set(attr::EVENT_TYPE, s(repair.presence.as_str()));
+        e.set(attr::SESSION, s(REPAIR_SESSION));
+        e.set(attr::VERSION, n(REPAIR_VERSION));
+        e.set(attr::EVENT_TIMESTAMP, n(repair.timestamp));
+        e.set(attr::UPDATED_AT, n(now));
+        e.set(attr::LAST_EVENT_KEY, s(key));
+        e.set(
             attr::STATUS_SHARD,
             s(status_shard(client_id, repair.presence)),
         );
-        assign(&mut p, attr::ALERT_DUE_AT, n(now));
-        assign(&mut p, attr::RECONCILED_AT, n(now));
-        self.facts(&mut p, answer, &mut assign);
+        e.set(attr::ALERT_DUE_AT, n(now));
+        e.set(attr::RECONCILED_AT, n(now));
+        set_facts(&mut e, answer);
         if self.status_retention_days > 0 {
             let days = u64::from(self.status_retention_days);
-            assign(&mut p, attr::EXPIRES_AT, n(now / 1000 + days * 86_400));
+            e.set(attr::EXPIRES_AT, n(now / 1000 + days * 86_400));
         }
         if let Some(thing) = &answer.thing_name {
-            assign(&mut p, attr::THING_NAME, s(thing));
+            e.set(attr::THING_NAME, s(thing));
         }
         match repair.presence {
             Presence::Connected => {
-                assign(&mut p, attr::DISCONNECT_REASON, s(REASON_NONE));
-                assign(&mut p, attr::CONNECTED_AT, n(repair.since));
+                e.set(attr::DISCONNECT_REASON, s(REASON_NONE));
+                e.set(attr::CONNECTED_AT, n(repair.since));
                 // The address and principal were the last known connection's, not this one's.
-                remove.push(p.name(attr::DISCONNECTED_AT));
-                remove.push(p.name(attr::IP_ADDRESS));
-                remove.push(p.name(attr::PRINCIPAL));
+                e.remove(attr::DISCONNECTED_AT);
+                e.remove(attr::IP_ADDRESS);
+                e.remove(attr::PRINCIPAL);
             }
             Presence::Disconnected => {
                 let reason = repair
                     .disconnect_reason
                     .as_deref()
                     .unwrap_or(REASON_UNKNOWN);
-                assign(&mut p, attr::DISCONNECT_REASON, s(reason));
-                assign(&mut p, attr::DISCONNECTED_AT, n(repair.since));
-                assign(&mut p, attr::ALERT_SHARD, s(alert_shard(client_id)));
+                e.set(attr::DISCONNECT_REASON, s(reason));
+                e.set(attr::DISCONNECTED_AT, n(repair.since));
+                e.set(attr::ALERT_SHARD, s(alert_shard(client_id)));
             }
         }
-        let update = format!("SET {} REMOVE {}", set.join(", "), remove.join(", "));
-        let last = p.name(attr::LAST_EVENT_KEY);
-        let condition = match read_key {
+        let last = e.name(attr::LAST_EVENT_KEY);
+        match read_key {
             Some(read) => {
-                let read = p.bind("readEventKey", s(read));
-                format!("{last} = {read}")
+                let read = e.value("readEventKey", s(read));
+                e.require(format!("{last} = {read}"));
             }
-            None => format!("attribute_not_exists({last})"),
-        };
-        (Expression { update, condition }, p)
-    }
-
-    /// Sets the broker's session settings through `assign`.
-    fn facts(
-        &self,
-        p: &mut Placeholders,
-        answer: &BrokerAnswer,
-        assign: &mut impl FnMut(&mut Placeholders, &str, AttributeValue),
-    ) {
-        let facts = answer.facts();
-        assign(
-            p,
-            attr::CLEAN_SESSION,
-            AttributeValue::Bool(facts.clean_session),
-        );
-        assign(p, attr::SESSION_EXPIRY, n(facts.session_expiry));
-        assign(p, attr::KEEP_ALIVE, n(facts.keep_alive_duration));
-        assign(p, attr::BROKER_CHECKED_AT, n(facts.checked_at));
+            None => e.require(format!("attribute_not_exists({last})")),
+        }
+        e
     }
 
     /// Keeps the broker's session settings on an existing item.
@@ -212,24 +185,20 @@ impl Store {
         client_id: &str,
         answer: &BrokerAnswer,
     ) -> Result<(), RepairError> {
-        let mut p = Placeholders::default();
-        let mut set = Vec::new();
-        let mut assign = |p: &mut Placeholders, name: &str, value: AttributeValue| {
-            let placeholder = p.name(name);
-            let bound = p.bind(name, value);
-            set.push(format!("{placeholder} = {bound}"));
-        };
-        self.facts(&mut p, answer, &mut assign);
-        let id = p.name(attr::CLIENT_ID);
+        let mut e = Expr::new();
+        set_facts(&mut e, answer);
+        let id = e.name(attr::CLIENT_ID);
+        e.require(format!("attribute_exists({id})"));
+        let expr = e.build()?;
         let result = self
             .client
             .update_item()
             .table_name(&self.status_table)
             .key(attr::CLIENT_ID, s(client_id))
-            .update_expression(format!("SET {}", set.join(", ")))
-            .condition_expression(format!("attribute_exists({id})"))
-            .set_expression_attribute_names(Some(p.names))
-            .set_expression_attribute_values(Some(p.values))
+            .set_update_expression(expr.update)
+            .set_condition_expression(expr.condition)
+            .set_expression_attribute_names(expr.names)
+            .set_expression_attribute_values(expr.values)
             .send()
             .await;
         match result {
@@ -258,7 +227,14 @@ fn refused_by_a_condition(err: &TransactWriteItemsError) -> bool {
     }
 }
 
-struct Expression {
-    update: String,
-    condition: String,
+/// Sets the broker's session settings.
+fn set_facts(e: &mut Expr, answer: &BrokerAnswer) {
+    let facts = answer.facts();
+    e.set(
+        attr::CLEAN_SESSION,
+        AttributeValue::Bool(facts.clean_session),
+    );
+    e.set(attr::SESSION_EXPIRY, n(facts.session_expiry));
+    e.set(attr::KEEP_ALIVE, n(facts.keep_alive_duration));
+    e.set(attr::BROKER_CHECKED_AT, n(facts.checked_at));
 }

@@ -1,6 +1,6 @@
 //! The Lambda handler: one lifecycle event in, one outcome out.
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Serialize;
@@ -8,9 +8,11 @@ use serde_json::value::RawValue;
 use thiserror::Error;
 use tracing::{debug, error, info, warn};
 
-use crate::decision::Outcome;
+use crate::errors::error_chain;
 use crate::event::{InvalidEvent, LifecycleEvent};
+use crate::rule::Outcome;
 use crate::store::{Store, StoreError};
+use crate::time::now_ms;
 
 /// What the function returns for a recorded event (stale and duplicate events are successes).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -49,22 +51,6 @@ impl HandlerError {
     }
 }
 
-/// The error and all its causes, `: `-separated (SDK errors hide the service's message in
-/// their sources).
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
 /// The runtime logs a failed invocation's error with `{:?}`: make that line say what happened,
 /// with every cause, rather than dump nested enums.
 impl std::fmt::Debug for HandlerError {
@@ -80,13 +66,6 @@ impl From<HandlerError> for Diagnostic {
             error_message: error_chain(&err),
         }
     }
-}
-
-/// Milliseconds since the epoch, by the wall clock.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Validates and records one event (`payload` exactly as received), logging one line for it.

@@ -31,8 +31,6 @@
 //! pass then records only what was sent and leaves the item due, so the next pass plans the
 //! new status on top (e.g. `back-online` right after the `offline` that just went out).
 
-use std::collections::HashMap;
-
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::query::QueryError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -44,17 +42,18 @@ use thiserror::Error;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
-use crate::alert::{
-    plan, sns_safe, Activity, ActivityRow, AlertSettings, AlertView, Episode, Message, Next,
-    Notice, Outage, Plan,
+use super::notify::{sns_safe, Message};
+use super::rule::{plan, Activity, ActivityRow, AlertView, Next, Notice, Plan};
+use crate::config::AlertSettings;
+use crate::errors::error_chain;
+use crate::read::ReadError;
+use crate::rule::Outcome;
+use crate::store::expr::{n, s, Expr, ExprError};
+use crate::store::item::{Item, ItemProblem, MalformedItem, Status};
+use crate::store::schema::{
+    alert_partition, alert_shard, attr, ALERT_INDEX, REASON_UNKNOWN, STATUS_SHARDS,
 };
-use crate::decision::Outcome;
-use crate::event::Presence;
-use crate::read::{ReadError, Status};
-use crate::store::{
-    alert_partition, alert_shard, attr, get_s, get_u64, n, s, split_refusal, Item, Placeholders,
-    Store, ALERT_INDEX, REASON_UNKNOWN, STATUS_SHARDS,
-};
+use crate::store::{split_refusal, Store};
 
 /// How long a pass holds a client while it sends: three times the alerter function's timeout
 /// (template.yaml), so a live pass never loses its lease, and a dead one delays a notice by
@@ -96,12 +95,11 @@ pub enum AlertError {
         #[source]
         source: Box<ReadError>,
     },
-    #[error("item {client_id:?} in table {table} is malformed: {problem}")]
-    Malformed {
-        table: String,
-        client_id: String,
-        problem: String,
-    },
+    #[error(transparent)]
+    Malformed(#[from] MalformedItem),
+    /// A bug: an expression bound a placeholder twice (see [`crate::store::expr`]).
+    #[error("building a DynamoDB expression failed")]
+    Expression(#[from] ExprError),
     #[error(
         "the lease on client {client_id:?} expired while its notices were sent; another pass \
          may send them again (a pass outlived the {LEASE_MS} ms lease)"
@@ -158,184 +156,91 @@ pub struct Alerter {
     settings: AlertSettings,
 }
 
-/// The `outage` map of a status item.
-fn outage_from(value: Option<&AttributeValue>) -> Result<Option<Outage>, String> {
-    let Some(value) = value else { return Ok(None) };
-    let map = value
-        .as_m()
-        .map_err(|_| format!("`{}` is not a map", attr::OUTAGE))?;
-    let field = |name: &str| format!("`{}.{name}` is missing", attr::OUTAGE);
-    Ok(Some(Outage {
-        session: get_s(map, attr::SESSION)
-            .ok_or_else(|| field(attr::SESSION))?
-            .to_owned(),
-        version: get_u64(map, attr::VERSION)?,
-        disconnected_at: get_u64(map, attr::DISCONNECTED_AT)?
-            .ok_or_else(|| field(attr::DISCONNECTED_AT))?,
-        reason: get_s(map, attr::DISCONNECT_REASON)
-            .unwrap_or(REASON_UNKNOWN)
-            .to_owned(),
-        alerted_at: get_u64(map, attr::ALERTED_AT)?,
-    }))
-}
-
-fn outage_value(o: &Outage) -> AttributeValue {
-    let mut map = HashMap::from([
-        (attr::SESSION.to_owned(), s(&o.session)),
-        (attr::DISCONNECTED_AT.to_owned(), n(o.disconnected_at)),
-        (attr::DISCONNECT_REASON.to_owned(), s(&o.reason)),
-    ]);
-    if let Some(version) = o.version {
-        map.insert(attr::VERSION.to_owned(), n(version));
-    }
-    if let Some(at) = o.alerted_at {
-        map.insert(attr::ALERTED_AT.to_owned(), n(at));
-    }
-    AttributeValue::M(map)
-}
-
-fn episode_from(value: Option<&AttributeValue>) -> Result<Option<Episode>, String> {
-    let Some(value) = value else { return Ok(None) };
-    let map = value
-        .as_m()
-        .map_err(|_| format!("`{}` is not a map", attr::FLAPPING))?;
-    let field = |name: &str| format!("`{}.{name}` is missing", attr::FLAPPING);
-    Ok(Some(Episode {
-        since: get_u64(map, attr::SINCE)?.ok_or_else(|| field(attr::SINCE))?,
-        alerted_at: get_u64(map, attr::ALERTED_AT)?.ok_or_else(|| field(attr::ALERTED_AT))?,
-    }))
-}
-
-fn episode_value(e: &Episode) -> AttributeValue {
-    AttributeValue::M(HashMap::from([
-        (attr::SINCE.to_owned(), n(e.since)),
-        (attr::ALERTED_AT.to_owned(), n(e.alerted_at)),
-    ]))
-}
-
 /// What [`plan`] needs of a status item; `None` for an item without a status (settings only).
-/// The status fields are read as the read path reads them ([`Status::from_item`]).
-pub fn alert_view(item: &Item) -> Result<Option<AlertView>, String> {
-    let status = Status::from_item(item)?;
-    let Some(session) = status.session_identifier else {
-        return Ok(None);
-    };
-    Ok(Some(AlertView {
+pub fn alert_view(status: Status) -> Option<AlertView> {
+    let presence = status.presence();
+    Some(AlertView {
+        session: status.session_identifier?,
         client_id: status.client_id,
         thing_name: status.thing_name,
-        presence: if status.connected {
-            Presence::Connected
-        } else {
-            Presence::Disconnected
-        },
-        session,
+        presence,
         version: status.version_number,
         connected_at: status.connected_at,
         disconnected_at: status.disconnected_at,
         reason: status
             .disconnect_reason
             .unwrap_or_else(|| REASON_UNKNOWN.to_owned()),
-        threshold_ms: get_u64(item, attr::OFFLINE_THRESHOLD)?,
-        outage: outage_from(item.get(attr::OUTAGE))?,
-        flapping: episode_from(item.get(attr::FLAPPING))?,
-    }))
+        threshold_ms: status.offline_threshold_ms,
+        outage: status.outage,
+        flapping: status.flapping,
+    })
 }
 
-/// An update expression with its placeholders, built clause by clause.
-#[derive(Debug, Default)]
-struct Expr {
-    set: Vec<String>,
-    remove: Vec<String>,
-    condition: Vec<String>,
-    p: Placeholders,
+/// A typed alert field as an attribute value.
+fn field_value<T: Serialize>(value: &T) -> AttributeValue {
+    // Outage and Episode hold only strings and numbers: encoding cannot fail.
+    serde_dynamo::to_attribute_value(value).expect("alert fields always encode")
 }
 
-impl Expr {
-    fn name(&mut self, attr: &str) -> String {
-        self.p.name(attr)
-    }
-
-    fn value(&mut self, key: &str, value: AttributeValue) -> String {
-        self.p.bind(key, value)
-    }
-
-    fn set(&mut self, attr: &str, value: AttributeValue) {
-        let (name, value) = (self.name(attr), self.value(attr, value));
-        self.set.push(format!("{name} = {value}"));
-    }
-
-    fn remove(&mut self, attr: &str) {
-        let name = self.name(attr);
-        self.remove.push(name);
-    }
-
-    fn update(&self) -> String {
-        let mut text = String::new();
-        if !self.set.is_empty() {
-            text.push_str(&format!("SET {}", self.set.join(", ")));
-        }
-        if !self.remove.is_empty() {
-            text.push_str(&format!(" REMOVE {}", self.remove.join(", ")));
-        }
-        text.trim_start().to_owned()
-    }
+/// The conditions and writes of the pass's updates, each on the one expression builder.
+mod clauses {
+    use super::*;
 
     /// The item is as the pass read it: same due time, same status (no event applied since).
-    fn unchanged(&mut self, seen: &Seen) {
-        let due = self.name(attr::ALERT_DUE_AT);
-        let due_value = self.value("seenDue", n(seen.due));
-        self.condition.push(format!("{due} = {due_value}"));
-        let key = self.name(attr::LAST_EVENT_KEY);
+    pub(super) fn unchanged(e: &mut Expr, seen: &Seen) {
+        let due = e.name(attr::ALERT_DUE_AT);
+        let due_value = e.value("seenDue", n(seen.due));
+        e.require(format!("{due} = {due_value}"));
+        let key = e.name(attr::LAST_EVENT_KEY);
         match &seen.last_event_key {
             Some(k) => {
-                let v = self.value("seenKey", s(k));
-                self.condition.push(format!("{key} = {v}"));
+                let v = e.value("seenKey", s(k));
+                e.require(format!("{key} = {v}"));
             }
-            None => self.condition.push(format!("attribute_not_exists({key})")),
+            None => e.require(format!("attribute_not_exists({key})")),
         }
     }
 
     /// No other pass holds the item.
-    fn not_leased(&mut self, now: u64) {
-        let lease = self.name(attr::ALERT_LEASE);
-        let v = self.value("now", n(now));
-        self.condition
-            .push(format!("(attribute_not_exists({lease}) OR {lease} < {v})"));
+    pub(super) fn not_leased(e: &mut Expr, now: u64) {
+        let lease = e.name(attr::ALERT_LEASE);
+        let v = e.value("now", n(now));
+        e.require(format!("attribute_not_exists({lease}) OR {lease} < {v}"));
     }
 
     /// This pass holds the item.
-    fn leased_by(&mut self, lease_until: u64) {
-        let lease = self.name(attr::ALERT_LEASE);
-        let v = self.value("lease", n(lease_until));
-        self.condition.push(format!("{lease} = {v}"));
+    pub(super) fn leased_by(e: &mut Expr, lease_until: u64) {
+        let lease = e.name(attr::ALERT_LEASE);
+        let v = e.value("lease", n(lease_until));
+        e.require(format!("{lease} = {v}"));
     }
 
     /// Writes the plan's alert state (what was sent).
-    fn record(&mut self, plan: &Plan) {
+    pub(super) fn record(e: &mut Expr, plan: &Plan) {
         match &plan.outage {
-            Some(o) => self.set(attr::OUTAGE, outage_value(o)),
-            None => self.remove(attr::OUTAGE),
+            Some(o) => e.set(attr::OUTAGE, field_value(o)),
+            None => e.remove(attr::OUTAGE),
         }
         match &plan.flapping {
-            Some(e) => self.set(attr::FLAPPING, episode_value(e)),
-            None => self.remove(attr::FLAPPING),
+            Some(f) => e.set(attr::FLAPPING, field_value(f)),
+            None => e.remove(attr::FLAPPING),
         }
     }
 
     /// Moves the item in the alert index as the plan says.
-    fn schedule(&mut self, client_id: &str, next: Next) {
+    pub(super) fn schedule(e: &mut Expr, client_id: &str, next: Next) {
         match next {
             Next::At(at) => {
-                self.set(attr::ALERT_SHARD, s(alert_shard(client_id)));
-                self.set(attr::ALERT_DUE_AT, n(at));
+                e.set(attr::ALERT_SHARD, s(alert_shard(client_id)));
+                e.set(attr::ALERT_DUE_AT, n(at));
             }
             Next::OnChange => {
-                self.set(attr::ALERT_SHARD, s(alert_shard(client_id)));
-                self.remove(attr::ALERT_DUE_AT);
+                e.set(attr::ALERT_SHARD, s(alert_shard(client_id)));
+                e.remove(attr::ALERT_DUE_AT);
             }
             Next::Never => {
-                self.remove(attr::ALERT_SHARD);
-                self.remove(attr::ALERT_DUE_AT);
+                e.remove(attr::ALERT_SHARD);
+                e.remove(attr::ALERT_DUE_AT);
             }
         }
     }
@@ -368,10 +273,6 @@ impl Alerter {
         }
     }
 
-    pub fn settings(&self) -> &AlertSettings {
-        &self.settings
-    }
-
     /// One pass at `now` (ms since the epoch; the function passes the wall clock, tests a
     /// simulated one). Failures of single clients are reported, not fatal: the rest go on.
     pub async fn run(&self, now: u64) -> RunReport {
@@ -393,17 +294,26 @@ impl Alerter {
     async fn run_shard(&self, shard: u32, now: u64) -> RunReport {
         let mut report = RunReport::default();
         let shard_value = alert_partition(shard);
+        let mut e = Expr::new();
+        let (shard_name, due) = (e.name(attr::ALERT_SHARD), e.name(attr::ALERT_DUE_AT));
+        let (shard_v, now_v) = (e.value("shard", s(&shard_value)), e.value("now", n(now)));
+        e.require(format!("{shard_name} = {shard_v} AND {due} <= {now_v}"));
+        let built = match e.build() {
+            Ok(built) => built,
+            Err(err) => {
+                report.errors.push(error_chain(&AlertError::from(err)));
+                return report;
+            }
+        };
         let mut pages = self
             .store
             .client
             .query()
             .table_name(&self.store.status_table)
             .index_name(ALERT_INDEX)
-            .key_condition_expression("#shard = :shard AND #due <= :now")
-            .expression_attribute_names("#shard", attr::ALERT_SHARD)
-            .expression_attribute_names("#due", attr::ALERT_DUE_AT)
-            .expression_attribute_values(":shard", s(&shard_value))
-            .expression_attribute_values(":now", n(now))
+            .set_key_condition_expression(built.condition)
+            .set_expression_attribute_names(built.names)
+            .set_expression_attribute_values(built.values)
             .into_paginator()
             .send();
         let mut in_flight = JoinSet::new();
@@ -418,7 +328,7 @@ impl Alerter {
                         shard: shard_value.clone(),
                         source: Box::new(source),
                     };
-                    report.errors.push(crate::handler::error_chain(&err));
+                    report.errors.push(error_chain(&err));
                     break;
                 }
             };
@@ -439,33 +349,30 @@ impl Alerter {
 
     /// Plans one due client and carries the plan out.
     async fn handle(&self, item: Item, now: u64) -> Result<RunReport, AlertError> {
-        let client_id = get_s(&item, attr::CLIENT_ID).unwrap_or_default().to_owned();
-        let malformed = |problem: String| AlertError::Malformed {
-            table: self.store.status_table.clone(),
-            client_id: client_id.clone(),
-            problem,
-        };
+        let client_id = item
+            .get(attr::CLIENT_ID)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default();
+        let status = Status::from_item(&item).map_err(|err| {
+            MalformedItem::new(&self.store.status_table, &client_id, ItemProblem::from(err))
+        })?;
         let mut report = RunReport::default();
-        if get_u64(&item, attr::ALERT_LEASE)
-            .map_err(malformed)?
-            .is_some_and(|until| until >= now)
-        {
+        if status.alert_lease.is_some_and(|until| until >= now) {
             report.skipped = 1;
             return Ok(report);
         }
         let seen = Seen {
-            due: get_u64(&item, attr::ALERT_DUE_AT)
-                .map_err(malformed)?
-                .unwrap_or_default(),
-            last_event_key: get_s(&item, attr::LAST_EVENT_KEY).map(str::to_owned),
+            due: status.alert_due_at.unwrap_or_default(),
+            last_event_key: status.last_event_key.clone(),
         };
-        let Some(view) = alert_view(&item).map_err(malformed)? else {
+        let Some(view) = alert_view(status) else {
             // Settings without a status: nothing to watch until the first disconnect.
-            let mut expr = Expr::default();
-            expr.schedule(&client_id, Next::Never);
-            expr.unchanged(&seen);
-            expr.not_leased(now);
-            return Ok(match self.write(&client_id, "settle", expr).await? {
+            let mut e = Expr::new();
+            clauses::schedule(&mut e, &client_id, Next::Never);
+            clauses::unchanged(&mut e, &seen);
+            clauses::not_leased(&mut e, now);
+            return Ok(match self.write(&client_id, "settle", e).await? {
                 Written::Done => RunReport {
                     settled: 1,
                     ..report
@@ -484,12 +391,12 @@ impl Alerter {
         let plan = plan(&view, activity.as_ref(), &self.settings, now);
 
         if plan.notices.is_empty() {
-            let mut expr = Expr::default();
-            expr.record(&plan);
-            expr.schedule(&client_id, plan.next);
-            expr.unchanged(&seen);
-            expr.not_leased(now);
-            match self.write(&client_id, "reschedule", expr).await? {
+            let mut e = Expr::new();
+            clauses::record(&mut e, &plan);
+            clauses::schedule(&mut e, &client_id, plan.next);
+            clauses::unchanged(&mut e, &seen);
+            clauses::not_leased(&mut e, now);
+            match self.write(&client_id, "reschedule", e).await? {
                 Written::Done => count_next(&mut report, plan.next),
                 Written::Refused => report.skipped = 1,
             }
@@ -498,10 +405,10 @@ impl Alerter {
 
         // Claim, send, commit.
         let lease_until = now + LEASE_MS;
-        let mut claim = Expr::default();
+        let mut claim = Expr::new();
         claim.set(attr::ALERT_LEASE, n(lease_until));
-        claim.unchanged(&seen);
-        claim.not_leased(now);
+        clauses::unchanged(&mut claim, &seen);
+        clauses::not_leased(&mut claim, now);
         if let Written::Refused = self.write(&client_id, "claim", claim).await? {
             report.skipped = 1;
             return Ok(report);
@@ -520,22 +427,22 @@ impl Alerter {
                 "sent"
             );
         }
-        let mut commit = Expr::default();
-        commit.record(&plan);
-        commit.schedule(&client_id, plan.next);
+        let mut commit = Expr::new();
+        clauses::record(&mut commit, &plan);
+        clauses::schedule(&mut commit, &client_id, plan.next);
         commit.remove(attr::ALERT_LEASE);
-        commit.leased_by(lease_until);
-        commit.unchanged(&seen);
+        clauses::leased_by(&mut commit, lease_until);
+        clauses::unchanged(&mut commit, &seen);
         if let Written::Done = self.write(&client_id, "commit", commit).await? {
             count_next(&mut report, plan.next);
             return Ok(report);
         }
         // The status changed while sending: keep the record of what was sent, leave the item
         // due (the status update set `alertDueAt`) so the next pass plans the new status.
-        let mut record = Expr::default();
-        record.record(&plan);
+        let mut record = Expr::new();
+        clauses::record(&mut record, &plan);
         record.remove(attr::ALERT_LEASE);
-        record.leased_by(lease_until);
+        clauses::leased_by(&mut record, lease_until);
         match self.write(&client_id, "record", record).await? {
             Written::Done => {
                 report.raced = 1;
@@ -576,16 +483,17 @@ impl Alerter {
         step: &'static str,
         expr: Expr,
     ) -> Result<Written, AlertError> {
+        let expr = expr.build()?;
         let result = self
             .store
             .client
             .update_item()
             .table_name(&self.store.status_table)
             .key(attr::CLIENT_ID, s(client_id))
-            .update_expression(expr.update())
-            .condition_expression(expr.condition.join(" AND "))
-            .set_expression_attribute_names(Some(expr.p.names))
-            .set_expression_attribute_values(Some(expr.p.values))
+            .set_update_expression(expr.update)
+            .set_condition_expression(expr.condition)
+            .set_expression_attribute_names(expr.names)
+            .set_expression_attribute_values(expr.values)
             .send()
             .await;
         let result = split_refusal(result, |e| match e {
@@ -650,61 +558,10 @@ fn collect(
         None => {}
         Some(Ok(Ok(item_report))) => report.add(item_report),
         Some(Ok(Err(err))) => {
-            let text = crate::handler::error_chain(&err);
+            let text = error_chain(&err);
             warn!(error = %text, "client not handled; it stays due");
             report.errors.push(text);
         }
         Some(Err(panic)) => report.errors.push(format!("client task failed: {panic}")),
     }
-}
-
-/// The scheduled function's handler: one pass on the wall clock. The payload (an EventBridge
-/// scheduled event) carries nothing the pass needs. A pass with failures fails the invocation,
-/// so the function's `Errors` metric (and its alarm) sees them; the failed clients stay due
-/// and the next minute's pass retries them.
-pub async fn function_handler(
-    alerter: &Alerter,
-    _event: lambda_runtime::LambdaEvent<serde_json::Value>,
-) -> Result<RunReport, lambda_runtime::Diagnostic> {
-    let started = std::time::Instant::now();
-    let report = alerter.run(crate::handler::now_ms()).await;
-    let elapsed_ms = started.elapsed().as_millis() as u64;
-    if report.errors.is_empty() {
-        info!(
-            due = report.due,
-            offline = report.offline,
-            back_online = report.back_online,
-            flapping = report.flapping,
-            scheduled = report.scheduled,
-            settled = report.settled,
-            skipped = report.skipped,
-            raced = report.raced,
-            elapsed_ms,
-            "alert pass"
-        );
-        return Ok(report);
-    }
-    tracing::error!(
-        due = report.due,
-        notices = report.notices(),
-        failed = report.errors.len(),
-        first_error = %report.errors[0],
-        elapsed_ms,
-        "alert pass with failures"
-    );
-    Err(lambda_runtime::Diagnostic {
-        error_type: "AlertPassFailures".to_owned(),
-        error_message: format!(
-            "{} of {} due clients failed (they stay due): {}",
-            report.errors.len(),
-            report.due,
-            report
-                .errors
-                .iter()
-                .take(3)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(" | ")
-        ),
-    })
 }

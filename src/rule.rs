@@ -38,7 +38,7 @@
 //! its session expiry (about an hour for clean sessions), so a fresh connection would look older
 //! than the one before it forever.
 
-use crate::event::Presence;
+use crate::event::{EventType, LifecycleEvent, Presence};
 
 /// What the rule needs to know of an event, or of the status item (the event last applied).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,6 +196,26 @@ impl Outcome {
 impl std::fmt::Display for Outcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl LifecycleEvent {
+    /// The event as the ordering rule sees it, or `None` for connect_failed, which never
+    /// changes a client's connected state. (Here rather than in `event`, so that parsing knows
+    /// nothing of the rule.)
+    pub fn observed(&self) -> Option<Observed<'_>> {
+        let presence = match self.event_type {
+            EventType::Connected => Presence::Connected,
+            EventType::Disconnected => Presence::Disconnected,
+            EventType::ConnectFailed => return None,
+        };
+        Some(Observed {
+            session: &self.session_identifier,
+            presence,
+            // Validation guarantees a version for connected/disconnected.
+            version: self.version_number.unwrap_or_default(),
+            timestamp: self.timestamp,
+        })
     }
 }
 

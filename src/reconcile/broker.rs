@@ -16,7 +16,7 @@ use aws_sdk_iotdataplane::operation::get_connection::{GetConnectionError, GetCon
 use thiserror::Error;
 use tokio::time::Instant;
 
-use crate::reconcile::BrokerAnswer;
+use crate::reconcile::rule::BrokerAnswer;
 
 /// The default pace of `GetConnection` calls. AWS lists no per-API quota for `GetConnection` in
 /// the documents this project could reach (see README, "Reconciliation"): 10 a second is a

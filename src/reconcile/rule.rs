@@ -20,7 +20,7 @@
 //!    now. Events may still be in flight, the broker's answer may lag an event, and timestamps
 //!    are only accurate to about W; the next sweep looks again.
 //! 3. Otherwise repair: the status becomes the broker's state, as a *repair* `R` that the
-//!    ordering rule ([`crate::decision::decide`]) orders like any status:
+//!    ordering rule ([`crate::rule::decide`]) orders like any status:
 //!    `R = {session: "" (no event has an empty session), version: u64::MAX,
 //!          timestamp: T_r = max(t0, B's since, or Q - S when the broker does not say)}`.
 //!
@@ -41,8 +41,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::decision::{Observed, Window};
 use crate::event::Presence;
+use crate::rule::{Observed, Window};
+use crate::store::item::BrokerFacts;
 
 /// The session of a repaired status: the event parser rejects an empty `sessionIdentifier`, so
 /// no event is ever the same connection as a repair.
@@ -102,58 +103,6 @@ impl BrokerAnswer {
             session_expiry: self.session_expiry,
             keep_alive_duration: self.keep_alive_duration,
             checked_at: self.observed_at,
-        }
-    }
-}
-
-/// The broker's session settings, kept on the status item by `presence reconcile` and shown by
-/// `presence status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BrokerFacts {
-    pub clean_session: bool,
-    /// Seconds.
-    pub session_expiry: u64,
-    /// Seconds.
-    pub keep_alive_duration: u64,
-    /// When the broker was asked (ms).
-    pub checked_at: u64,
-}
-
-impl BrokerFacts {
-    /// How soon the broker notices a dead client: 1.5 times the keep-alive (MQTT 3.1.1
-    /// §3.1.2.10), so how soon a dead device shows up as disconnected.
-    pub fn dead_client_detection_ms(&self) -> Option<u64> {
-        (self.keep_alive_duration > 0).then(|| self.keep_alive_duration * 1500)
-    }
-}
-
-/// Which clients a sweep checks: named ones, those in one state for at least a while, or all.
-/// The CLI's `CLIENT_ID...`/`--connected-for`/`--disconnected-for`/`--all` and the scheduled
-/// function's `RECONCILE_SCOPE` (`connected-for=1h`, `disconnected-for=1d`, `all`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Scope {
-    Clients(Vec<String>),
-    ConnectedFor(std::time::Duration),
-    DisconnectedFor(std::time::Duration),
-    All,
-}
-
-impl std::str::FromStr for Scope {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let duration = |d: &str| {
-            humantime::parse_duration(d.trim())
-                .map_err(|err| format!("{s:?}: the duration {d:?} is not one ({err})"))
-        };
-        match s.trim().split_once('=') {
-            None if s.trim() == "all" => Ok(Scope::All),
-            Some(("connected-for", d)) => duration(d).map(Scope::ConnectedFor),
-            Some(("disconnected-for", d)) => duration(d).map(Scope::DisconnectedFor),
-            _ => Err(format!(
-                "{s:?}: expected connected-for=DURATION, disconnected-for=DURATION or all"
-            )),
         }
     }
 }
@@ -242,7 +191,8 @@ pub fn plan(current: Option<&Observed<'_>>, answer: &BrokerAnswer, window: Windo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decision::{decide, Decision};
+    use crate::config::Scope;
+    use crate::rule::{decide, Decision};
     use Presence::{Connected as C, Disconnected as D};
 
     const W: Window = Window(120_000);

@@ -1,4 +1,4 @@
-//! Reconciliation with the broker: read a client's status, ask the broker ([`crate::broker`]),
+//! Reconciliation with the broker: read a client's status, ask the broker ([`crate::reconcile::broker`]),
 //! apply the repair rule ([`crate::reconcile::plan`]), and, when asked to, write the repair.
 //! Used by `presence reconcile` and by the scheduled reconciler function.
 //!
@@ -10,12 +10,14 @@ use serde::Serialize;
 use thiserror::Error;
 use tokio::task::JoinSet;
 
-use crate::broker::{Broker, BrokerError, Pace};
-use crate::decision::Observed;
+use crate::config::Scope;
 use crate::event::Presence;
-use crate::read::{ReadError, Status};
-use crate::reconcile::{plan, BrokerAnswer, Finding, Scope, Unsettled};
-use crate::repair::RepairError;
+use crate::read::ReadError;
+use crate::reconcile::broker::{Broker, BrokerError, Pace};
+use crate::reconcile::repair::RepairError;
+use crate::reconcile::rule::{plan, BrokerAnswer, Finding, Unsettled};
+use crate::rule::Observed;
+use crate::store::item::Status;
 use crate::store::Store;
 
 /// How many times one client is asked again after its call was throttled (the pace halves
@@ -227,7 +229,7 @@ impl Reconciler {
                 ours: None,
                 broker: None,
                 repair: None,
-                error: Some(crate::handler::error_chain(&err)),
+                error: Some(crate::errors::error_chain(&err)),
             }
         })
     }
@@ -274,74 +276,6 @@ impl Reconciler {
             }),
             error: None,
         })
-    }
-}
-
-/// Time kept back from the function's deadline: a run stops starting checks this long before
-/// Lambda would stop it, and reports.
-pub const DEADLINE_MARGIN_MS: u64 = 30_000;
-
-/// The scheduled function's handler: one sweep of `scope` at `rate`, on the wall clock, the
-/// oldest clients first, until the scope is done or the deadline is near. Failed checks are
-/// logged with their clients and counted; the invocation fails (so the `Errors` metric and its
-/// alarm see it) only when every check failed, which means something systemic (the role lacks
-/// `iot:GetConnection`, the endpoint is wrong, the broker is down), or the scope could not be
-/// read.
-pub async fn function_handler(
-    reconciler: &Reconciler,
-    scope: &Scope,
-    rate: f64,
-    event: lambda_runtime::LambdaEvent<serde_json::Value>,
-) -> Result<Sweep, lambda_runtime::Diagnostic> {
-    use crate::handler::now_ms;
-    let deadline = event.context.deadline;
-    let ids = reconciler.select(scope, now_ms()).await.map_err(|err| {
-        diagnostic(
-            "ReconcileScopeUnreadable",
-            crate::handler::error_chain(&err),
-        )
-    })?;
-    let mut first_error = None;
-    let sweep = reconciler
-        .sweep(
-            &ids,
-            &mut Pace::new(rate),
-            now_ms,
-            || now_ms() + DEADLINE_MARGIN_MS < deadline,
-            |check| {
-                if let Some(error) = &check.error {
-                    tracing::warn!(client_id = %check.client_id, error, "check failed; nothing written");
-                    first_error.get_or_insert_with(|| error.clone());
-                } else if check.action.is_disagreement() {
-                    tracing::info!(client_id = %check.client_id, action = ?check.action, "disagreement");
-                }
-            },
-        )
-        .await;
-    let left = ids.len() as u64 - sweep.checked;
-    tracing::info!(
-        scope = ?scope, selected = ids.len(), checked = sweep.checked, agreed = sweep.agreed,
-        repaired = sweep.repaired, unsettled = sweep.unsettled, changed = sweep.changed,
-        failed = sweep.failed, throttled = sweep.throttled, left, rate = sweep.final_rate,
-        "reconcile sweep"
-    );
-    if sweep.checked > 0 && sweep.failed == sweep.checked {
-        return Err(diagnostic(
-            "ReconcileChecksFailed",
-            format!(
-                "all {} checks failed; first: {}",
-                sweep.failed,
-                first_error.unwrap_or_default()
-            ),
-        ));
-    }
-    Ok(sweep)
-}
-
-fn diagnostic(error_type: &str, error_message: String) -> lambda_runtime::Diagnostic {
-    lambda_runtime::Diagnostic {
-        error_type: error_type.to_owned(),
-        error_message,
     }
 }
 

@@ -1,0 +1,507 @@
+//! The read path: what dashboards and the `presence` CLI ask of the tables, each answered by a
+//! key lookup or an index query, never a Scan (the one exception, `all_client_ids`, is for the
+//! fleet-wide `rebuild --all` recovery and says so).
+//!
+//! Fleet-wide questions go to the status index, whose partition key is sharded
+//! (`connected#00` … `disconnected#15`, see [`STATUS_SHARDS`]): the 16 shards are
+//! queried in parallel and merged.
+
+use std::collections::{BTreeMap, HashSet};
+
+use aws_sdk_dynamodb::types::{AttributeValue, Select};
+use aws_sdk_dynamodb::Client;
+use thiserror::Error;
+use tokio::task::JoinSet;
+
+use crate::event::Presence;
+use crate::store::expr::{n, s, Expr, ExprError};
+use crate::store::item::{EventRow, Item, ItemProblem, MalformedItem, Status};
+use crate::store::schema::{
+    alert_partition, attr, status_partition, ALERT_INDEX, REASON_UNKNOWN, STATUS_INDEX,
+    STATUS_SHARDS,
+};
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, Error)]
+pub enum ReadError {
+    #[error("DynamoDB {operation} on table {table} failed")]
+    Dynamo {
+        operation: &'static str,
+        table: String,
+        #[source]
+        source: Box<aws_sdk_dynamodb::Error>,
+    },
+    #[error(transparent)]
+    Malformed(#[from] MalformedItem),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A bug: an expression bound a placeholder twice (see [`crate::store::expr`]).
+    #[error("building a DynamoDB expression failed")]
+    Expression(#[from] ExprError),
+}
+
+/// Offline-duration buckets of [`Summary`]: < 5 min, < 1 h, < 1 day, older.
+pub const OFFLINE_BUCKETS_MS: [u64; 3] = [5 * 60_000, 3_600_000, 86_400_000];
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Summary {
+    pub connected: u64,
+    pub disconnected: u64,
+    /// Disconnected clients by time offline: `[< 5 m, < 1 h, < 1 d, older]`.
+    pub offline: [u64; 4],
+    /// Disconnect reasons among disconnected clients, most frequent first.
+    pub reasons: Vec<(String, u64)>,
+    /// Clients with an alert standing: offline alerted and not back yet, or in a flapping
+    /// episode; longest first.
+    pub alerted: Vec<Alerted>,
+}
+
+/// A client with an alert standing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alerted {
+    pub client_id: String,
+    /// `offline` or `flapping`.
+    pub kind: &'static str,
+    /// Offline since (`disconnectedAt`), or the episode's first connect.
+    pub since: u64,
+    pub alerted_at: u64,
+    /// The disconnect reason of an offline alert.
+    pub reason: Option<String>,
+}
+
+pub(crate) fn dynamo_error<E>(operation: &'static str, table: &str) -> impl FnOnce(E) -> ReadError
+where
+    aws_sdk_dynamodb::Error: From<E>,
+{
+    let table = table.to_owned();
+    move |err| ReadError::Dynamo {
+        operation,
+        table,
+        source: Box::new(aws_sdk_dynamodb::Error::from(err)),
+    }
+}
+
+/// Which items of one index shard to read.
+#[derive(Debug, Clone, Copy)]
+struct ShardQuery {
+    presence: Presence,
+    /// Only items with `eventTimestamp < before`.
+    before: Option<u64>,
+    /// Only items with `eventTimestamp >= from`.
+    from: Option<u64>,
+    count_only: bool,
+    /// Stop after this many items (per shard).
+    limit: Option<usize>,
+    page_size: Option<i32>,
+    /// Read only `disconnectReason` and `outage` (and keys).
+    reasons_only: bool,
+}
+
+impl ShardQuery {
+    fn new(presence: Presence) -> Self {
+        ShardQuery {
+            presence,
+            before: None,
+            from: None,
+            count_only: false,
+            limit: None,
+            page_size: None,
+            reasons_only: false,
+        }
+    }
+}
+
+enum ShardResult {
+    Count(u64),
+    Items(Vec<Item>),
+}
+
+async fn query_shard(
+    client: Client,
+    table: String,
+    shard: u32,
+    q: ShardQuery,
+) -> Result<ShardResult, ReadError> {
+    let mut e = Expr::new();
+    let shard_name = e.name(attr::STATUS_SHARD);
+    let shard_value = e.value("shard", s(status_partition(q.presence, shard)));
+    let mut condition = format!("{shard_name} = {shard_value}");
+    let ts = || "#".to_owned() + attr::EVENT_TIMESTAMP;
+    match (q.from, q.before) {
+        (Some(from), Some(before)) => {
+            e.name(attr::EVENT_TIMESTAMP);
+            let (from, last) = (
+                e.value("from", n(from)),
+                e.value("last", n(before.saturating_sub(1))),
+            );
+            condition.push_str(&format!(" AND {} BETWEEN {from} AND {last}", ts()));
+        }
+        (Some(from), None) => {
+            e.name(attr::EVENT_TIMESTAMP);
+            let from = e.value("from", n(from));
+            condition.push_str(&format!(" AND {} >= {from}", ts()));
+        }
+        (None, Some(before)) => {
+            e.name(attr::EVENT_TIMESTAMP);
+            let before = e.value("before", n(before));
+            condition.push_str(&format!(" AND {} < {before}", ts()));
+        }
+        (None, None) => {}
+    }
+    let projection = q.reasons_only.then(|| {
+        [attr::CLIENT_ID, attr::DISCONNECT_REASON, attr::OUTAGE]
+            .map(|a| e.name(a))
+            .join(", ")
+    });
+    e.require(condition);
+    let built = e.build()?;
+    let mut request = client
+        .query()
+        .table_name(&table)
+        .index_name(STATUS_INDEX)
+        .set_key_condition_expression(built.condition)
+        .set_expression_attribute_names(built.names)
+        .set_expression_attribute_values(built.values)
+        .set_limit(q.page_size);
+    if q.count_only {
+        request = request.select(Select::Count);
+    } else {
+        request = request.set_projection_expression(projection);
+    }
+    let mut pages = request.into_paginator().send();
+    let mut count = 0u64;
+    let mut items = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(dynamo_error("Query", &table))?;
+        count += page.count() as u64;
+        items.extend(page.items.unwrap_or_default());
+        if q.limit.is_some_and(|limit| items.len() >= limit) {
+            break;
+        }
+    }
+    Ok(if q.count_only {
+        ShardResult::Count(count)
+    } else {
+        ShardResult::Items(items)
+    })
+}
+
+/// An offline alert standing on a disconnected client's index entry (its `outage` was alerted).
+fn offline_alert(entry: &Status) -> Option<Alerted> {
+    let outage = entry.outage.as_ref()?;
+    Some(Alerted {
+        client_id: entry.client_id.clone(),
+        kind: "offline",
+        since: outage.disconnected_at,
+        alerted_at: outage.alerted_at?,
+        reason: Some(outage.reason.clone()),
+    })
+}
+
+impl Store {
+    /// Decodes a status item (or an index entry's projection of one).
+    fn decode_status(&self, item: &Item) -> Result<Status, ReadError> {
+        Status::from_item(item).map_err(|err| {
+            let client_id = item
+                .get(attr::CLIENT_ID)
+                .and_then(|v| v.as_s().ok())
+                .map_or("?", String::as_str);
+            MalformedItem::new(&self.status_table, client_id, ItemProblem::from(err)).into()
+        })
+    }
+
+    /// All shards of a query, in parallel.
+    async fn query_shards(&self, q: ShardQuery) -> Result<Vec<ShardResult>, ReadError> {
+        let mut tasks = JoinSet::new();
+        for shard in 0..STATUS_SHARDS {
+            tasks.spawn(query_shard(
+                self.client.clone(),
+                self.status_table.clone(),
+                shard,
+                q,
+            ));
+        }
+        let mut results = Vec::with_capacity(STATUS_SHARDS as usize);
+        while let Some(done) = tasks.join_next().await {
+            results.push(done.expect("shard query task panicked")?);
+        }
+        Ok(results)
+    }
+
+    async fn count(&self, q: ShardQuery) -> Result<u64, ReadError> {
+        let q = ShardQuery {
+            count_only: true,
+            ..q
+        };
+        Ok(self
+            .query_shards(q)
+            .await?
+            .into_iter()
+            .map(|r| match r {
+                ShardResult::Count(c) => c,
+                ShardResult::Items(i) => i.len() as u64,
+            })
+            .sum())
+    }
+
+    /// One client's status by key; `None` for a client never seen.
+    pub async fn status(&self, client_id: &str) -> Result<Option<Status>, ReadError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.status_table)
+            .key(attr::CLIENT_ID, AttributeValue::S(client_id.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo_error("GetItem", &self.status_table))?;
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
+        let status = self.decode_status(&item)?;
+        Ok(status.is_known().then_some(status))
+    }
+
+    /// Clients in one state, longest in it first. `before`: only those in it since before
+    /// that time (ms). `limit`: at most that many. `page_size` forces smaller query pages
+    /// (tests use it to cross page boundaries on small tables).
+    pub async fn list(
+        &self,
+        presence: Presence,
+        before: Option<u64>,
+        limit: Option<usize>,
+        page_size: Option<i32>,
+    ) -> Result<Vec<Status>, ReadError> {
+        let q = ShardQuery {
+            before,
+            limit,
+            page_size,
+            ..ShardQuery::new(presence)
+        };
+        let mut all = Vec::new();
+        for result in self.query_shards(q).await? {
+            if let ShardResult::Items(items) = result {
+                for item in &items {
+                    all.push(self.decode_status(item)?);
+                }
+            }
+        }
+        // Each shard came back in eventTimestamp order; merge, oldest first, ties by client.
+        all.sort_by(|a, b| {
+            (a.event_timestamp, &a.client_id).cmp(&(b.event_timestamp, &b.client_id))
+        });
+        if let Some(limit) = limit {
+            all.truncate(limit);
+        }
+        Ok(all)
+    }
+
+    /// Connected and disconnected counts, offline-duration buckets, the top disconnect
+    /// reasons and the clients with an alert standing. Counts are COUNT queries; the reasons
+    /// and offline alerts read the disconnected clients' index entries (keys,
+    /// `disconnectReason` and `outage` only); flapping episodes come from the alert index,
+    /// which holds only clients with alert work pending.
+    pub async fn summary(&self, now_ms: u64) -> Result<Summary, ReadError> {
+        let connected = self.count(ShardQuery::new(Presence::Connected));
+        let [t5m, t1h, t1d] = OFFLINE_BUCKETS_MS.map(|d| now_ms.saturating_sub(d));
+        // (from, before) of each bucket: offline < 5 m, < 1 h, < 1 d, longer.
+        let ranges = [
+            (Some(t5m), None),
+            (Some(t1h), Some(t5m)),
+            (Some(t1d), Some(t1h)),
+            (None, Some(t1d)),
+        ];
+        let buckets = async {
+            let mut counts = [0u64; 4];
+            for (count, (from, before)) in counts.iter_mut().zip(ranges) {
+                let q = ShardQuery {
+                    from,
+                    before,
+                    ..ShardQuery::new(Presence::Disconnected)
+                };
+                *count = self.count(q).await?;
+            }
+            Ok::<_, ReadError>(counts)
+        };
+        let reasons = self.query_shards(ShardQuery {
+            reasons_only: true,
+            ..ShardQuery::new(Presence::Disconnected)
+        });
+        let flapping = self.flapping();
+        let (connected, offline, reasons, mut alerted) =
+            tokio::try_join!(connected, buckets, reasons, flapping)?;
+        let mut tally: BTreeMap<String, u64> = BTreeMap::new();
+        for result in reasons {
+            if let ShardResult::Items(items) = result {
+                for item in items {
+                    let entry = self.decode_status(&item)?;
+                    if let Some(standing) = offline_alert(&entry) {
+                        alerted.push(standing);
+                    }
+                    let reason = entry
+                        .disconnect_reason
+                        .unwrap_or_else(|| REASON_UNKNOWN.to_owned());
+                    *tally.entry(reason).or_default() += 1;
+                }
+            }
+        }
+        alerted.sort_by(|a, b| (a.since, &a.client_id).cmp(&(b.since, &b.client_id)));
+        let mut reasons: Vec<(String, u64)> = tally.into_iter().collect();
+        reasons.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(Summary {
+            connected,
+            disconnected: offline.iter().sum(),
+            offline,
+            reasons,
+            alerted,
+        })
+    }
+
+    /// Clients in a flapping episode: every entry of the alert index that has one.
+    async fn flapping(&self) -> Result<Vec<Alerted>, ReadError> {
+        let mut tasks = JoinSet::new();
+        for shard in 0..STATUS_SHARDS {
+            let mut e = Expr::new();
+            let (shard_name, flapping, client) = (
+                e.name(attr::ALERT_SHARD),
+                e.name(attr::FLAPPING),
+                e.name(attr::CLIENT_ID),
+            );
+            let shard_value = e.value("shard", s(alert_partition(shard)));
+            e.require(format!("{shard_name} = {shard_value}"));
+            let built = e.build()?;
+            let request = self
+                .client
+                .query()
+                .table_name(&self.status_table)
+                .index_name(ALERT_INDEX)
+                .set_key_condition_expression(built.condition)
+                .filter_expression(format!("attribute_exists({flapping})"))
+                .projection_expression(format!("{client}, {flapping}"))
+                .set_expression_attribute_names(built.names)
+                .set_expression_attribute_values(built.values);
+            let table = self.status_table.clone();
+            tasks.spawn(async move {
+                request
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect::<Result<Vec<Item>, _>>()
+                    .await
+                    .map_err(dynamo_error("Query", &table))
+            });
+        }
+        let mut alerted = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            for item in done.expect("alert index query task panicked")? {
+                let entry = self.decode_status(&item)?;
+                if let Some(episode) = entry.flapping {
+                    alerted.push(Alerted {
+                        client_id: entry.client_id,
+                        kind: "flapping",
+                        since: episode.since,
+                        alerted_at: episode.alerted_at,
+                        reason: None,
+                    });
+                }
+            }
+        }
+        Ok(alerted)
+    }
+
+    /// One client's event log between two times (ms, `until` exclusive), oldest first.
+    pub async fn history(
+        &self,
+        client_id: &str,
+        since: Option<u64>,
+        until: Option<u64>,
+    ) -> Result<Vec<EventRow>, ReadError> {
+        let mut e = Expr::new();
+        let (c, id) = (e.name(attr::CLIENT_ID), e.value("c", s(client_id)));
+        let mut condition = format!("{c} = {id}");
+        // Event keys start with the 13-digit timestamp: a time range is a key range. A bare
+        // timestamp sorts before every key of that millisecond, so `until` is exclusive.
+        let key = |ms: u64| s(format!("{ms:013}"));
+        match (since, until) {
+            (None, None) => {}
+            (Some(from), None) => {
+                let (k, from) = (e.name(attr::EVENT_KEY), e.value("from", key(from)));
+                condition.push_str(&format!(" AND {k} >= {from}"));
+            }
+            (None, Some(to)) => {
+                let (k, to) = (e.name(attr::EVENT_KEY), e.value("to", key(to)));
+                condition.push_str(&format!(" AND {k} < {to}"));
+            }
+            (Some(from), Some(to)) => {
+                let k = e.name(attr::EVENT_KEY);
+                let (from, to) = (e.value("from", key(from)), e.value("to", key(to)));
+                // No key equals a bare timestamp, so the inclusive BETWEEN excludes `until`.
+                condition.push_str(&format!(" AND {k} BETWEEN {from} AND {to}"));
+            }
+        }
+        e.require(condition);
+        let built = e.build()?;
+        let items: Vec<Item> = self
+            .client
+            .query()
+            .table_name(&self.events_table)
+            .set_key_condition_expression(built.condition)
+            .set_expression_attribute_names(built.names)
+            .set_expression_attribute_values(built.values)
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(dynamo_error("Query", &self.events_table))?;
+        let mut entries = Vec::with_capacity(items.len());
+        for item in &items {
+            let entry = EventRow::from_item(item).map_err(|err| {
+                MalformedItem::new(&self.events_table, client_id, ItemProblem::from(err))
+            })?;
+            entries.push(entry);
+        }
+        Ok(entries)
+    }
+
+    /// Every client id in the event log. This is a (parallel) Scan of the event table: only
+    /// `rebuild --all`, a recovery tool, uses it, because clients whose status item is lost can
+    /// be found nowhere else.
+    pub async fn all_client_ids(&self) -> Result<Vec<String>, ReadError> {
+        const SEGMENTS: i32 = 4;
+        let mut tasks = JoinSet::new();
+        for segment in 0..SEGMENTS {
+            let request = self
+                .client
+                .scan()
+                .table_name(&self.events_table)
+                .segment(segment)
+                .total_segments(SEGMENTS)
+                .projection_expression("#c")
+                .expression_attribute_names("#c", attr::CLIENT_ID);
+            let table = self.events_table.clone();
+            tasks.spawn(async move {
+                let items: Vec<Item> = request
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect::<Result<_, _>>()
+                    .await
+                    .map_err(dynamo_error("Scan", &table))?;
+                Ok::<_, ReadError>(items)
+            });
+        }
+        let mut ids = HashSet::new();
+        while let Some(done) = tasks.join_next().await {
+            for item in done.expect("scan task panicked")? {
+                if let Some(AttributeValue::S(id)) = item.get(attr::CLIENT_ID) {
+                    ids.insert(id.clone());
+                }
+            }
+        }
+        let mut ids: Vec<String> = ids.into_iter().collect();
+        ids.sort();
+        Ok(ids)
+    }
+}

@@ -1,0 +1,128 @@
+//! DynamoDB writes: the conditional status update and the event-log append, over the table
+//! contract of [`schema`].
+//!
+//! - [`schema`]: attribute names, index names, shards (the one place for them).
+//! - [`expr`]: the one expression builder.
+//! - [`item`]: typed items (`serde_dynamo`): the status item, the event row, alert fields.
+//! - [`status`]: the conditional status update, whose condition mirrors [`crate::rule`].
+//! - [`events`]: the idempotent event-log append, and `record`, which does both.
+//!
+//! No read-then-write anywhere. Requests are built by pure functions
+//! ([`status::status_update`], [`events::event_row`]) so that the bench and the tests can look
+//! at them without a server.
+
+pub mod events;
+pub mod expr;
+pub mod item;
+pub mod schema;
+pub mod status;
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
+use aws_sdk_dynamodb::Client;
+use thiserror::Error;
+
+use crate::config::Config;
+use crate::errors::sdk_error_is_transient;
+use crate::rule::{Outcome, Rule, Window};
+pub use item::Item;
+use item::MalformedItem;
+
+/// What became of one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    pub event_key: String,
+    pub outcome: Outcome,
+    /// The rule row that decided, when this delivery evaluated the rule; `None` for
+    /// connect_failed and for a redelivery of the event that set the status.
+    pub rule: Option<Rule>,
+    /// True when the event row already existed (a redelivery): `outcome` is the stored one.
+    pub redelivered: bool,
+}
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("DynamoDB UpdateItem on status table {table} for client {client_id:?} failed")]
+    UpdateStatus {
+        table: String,
+        client_id: String,
+        #[source]
+        source: Box<SdkError<UpdateItemError>>,
+    },
+    #[error("DynamoDB PutItem on event table {table} for client {client_id:?} failed")]
+    PutEvent {
+        table: String,
+        client_id: String,
+        #[source]
+        source: Box<SdkError<PutItemError>>,
+    },
+    #[error(transparent)]
+    Malformed(#[from] MalformedItem),
+    /// A bug: an expression bound a placeholder twice (see [`expr`]).
+    #[error("building a DynamoDB expression failed")]
+    Expression(#[from] expr::ExprError),
+    #[error(
+        "DynamoDB refused the update of client {client_id:?} in {table}, yet the ordering rule \
+         applies the event over the item it returned; the condition and the rule disagree"
+    )]
+    RuleDisagreement { table: String, client_id: String },
+}
+
+impl StoreError {
+    /// Throttling, timeouts, connection failures and 5xx: a retry may succeed. Lambda retries
+    /// every failed invocation anyway; this tells the logs and the error type which kind it was.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::UpdateStatus { source, .. } => sdk_error_is_transient(source),
+            StoreError::PutEvent { source, .. } => sdk_error_is_transient(source),
+            StoreError::Malformed(_)
+            | StoreError::Expression(_)
+            | StoreError::RuleDisagreement { .. } => false,
+        }
+    }
+}
+
+/// Splits a conditional write's result: `Ok(Ok(output))` when it was written, `Ok(Err(item))`
+/// when its condition failed (`item`: what the condition was checked against, from `ALL_OLD`),
+/// `Err` for every other failure.
+pub(crate) fn split_refusal<O, E>(
+    result: Result<O, SdkError<E>>,
+    refusal: fn(&E) -> Option<&ConditionalCheckFailedException>,
+) -> Result<Result<O, Option<Item>>, Box<SdkError<E>>> {
+    match result {
+        Ok(output) => Ok(Ok(output)),
+        Err(SdkError::ServiceError(service)) => match refusal(service.err()) {
+            Some(refused) => Ok(Err(refused.item.clone())),
+            None => Err(Box::new(SdkError::ServiceError(service))),
+        },
+        Err(other) => Err(Box::new(other)),
+    }
+}
+
+/// The two tables and the settings the writes need.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub(crate) client: Client,
+    pub(crate) status_table: String,
+    pub(crate) events_table: String,
+    pub(crate) window: Window,
+    pub(crate) retention_days: u32,
+    future_skew_ms: u64,
+    pub(crate) status_retention_days: u32,
+}
+
+impl Store {
+    pub fn new(client: Client, config: &Config) -> Self {
+        Store {
+            client,
+            status_table: config.status_table.clone(),
+            events_table: config.events_table.clone(),
+            window: config.window,
+            retention_days: config.retention_days,
+            future_skew_ms: config.future_skew_ms,
+            status_retention_days: config.status_retention_days,
+        }
+    }
+}
