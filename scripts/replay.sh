@@ -42,7 +42,7 @@ export PATH="$(scripts/tools.sh path):$PATH"
 start_local_dynamodb
 
 echo "building the function ..." >&2
-cargo build --quiet --bin presence-handler --bin presence
+cargo build --quiet --features cli --bin presence-handler --bin presence
 invoke_port="$(free_port)"
 # Its own process group (setsid), so that cleanup stops cargo-lambda and the function alike.
 # FUTURE_SKEW_MS at its maximum (1 h): the alert timeline runs on a simulated clock up to ~35

@@ -7,5 +7,6 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/local-dynamodb.sh install
-# all targets: unit, integration, and the criterion bench run once as a smoke test.
-exec cargo test --locked --all-targets "$@"
+# all targets: unit, integration, and the criterion bench run once as a smoke test; with the
+# `cli` feature, so that the `presence` binary and the tests that run it are built.
+exec cargo test --locked --all-targets --features cli "$@"

@@ -55,6 +55,12 @@ pub const DEFAULT_RECONCILE_SCOPE: &str = "connected-for=1h";
 
 pub use crate::thresholds::{MAX_THRESHOLD_MS, MIN_THRESHOLD_MS};
 
+/// `FLAPPING_SESSIONS` is 0 (flapping alerts off) up to this.
+pub const MAX_FLAPPING_SESSIONS: u32 = 1000;
+/// `FLAPPING_WINDOW_MS` bounds: 1 minute to 1 day.
+pub const MIN_FLAPPING_WINDOW_MS: u64 = 60_000;
+pub const MAX_FLAPPING_WINDOW_MS: u64 = 86_400_000;
+
 /// W must stay well below the ~1 hour after which AWS resets `versionNumber`: a reconnect after
 /// a reset must fall outside the window, or its lower version would lose to the old session.
 pub const MAX_WINDOW_MS: u64 = 30 * 60 * 1000;
@@ -241,14 +247,14 @@ impl AlertConfig {
                 FLAPPING_SESSIONS_VAR,
                 d.flapping_sessions.into(),
                 0,
-                1000,
+                MAX_FLAPPING_SESSIONS.into(),
             )? as u32,
             flapping_window_ms: number(
                 &get,
                 FLAPPING_WINDOW_VAR,
                 d.flapping_window_ms,
-                60_000,
-                86_400_000,
+                MIN_FLAPPING_WINDOW_MS,
+                MAX_FLAPPING_WINDOW_MS,
             )?,
             thresholds: match get(OFFLINE_THRESHOLDS_VAR) {
                 None => ThresholdPatterns::NONE,

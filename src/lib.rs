@@ -37,6 +37,7 @@ pub mod config;
 pub mod errors;
 pub mod event;
 pub mod functions;
+pub mod logging;
 pub mod read;
 pub mod rebuild;
 pub mod reconcile;

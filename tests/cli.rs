@@ -671,3 +671,61 @@ async fn availability_per_client_for_the_fleet_and_bad_windows() {
     );
     assert!(out.status.success(), "{out:?}");
 }
+
+/// The JSON of `status` and `list`, whole: every field with its value, and nothing else (the
+/// views in src/bin/presence/output.rs are what scripts read).
+#[tokio::test]
+async fn status_and_list_json_pinned() {
+    let f = fleet().await;
+    let at = |minutes_ago: u64| rfc3339(f.now - minutes_ago * MINUTE);
+    let line = |args: &[&str]| json_lines(&presence(&f.tables, args)).remove(0);
+
+    let online = json!({
+        "clientId": "online-00", "connected": true, "timestamp": at(1),
+        "disconnectReason": "NONE", "sessionIdentifier": "online-00-s1", "versionNumber": 1,
+        "connectedSince": at(1),
+    });
+    assert_eq!(line(&["status", "online-00", "-o", "json"]), online);
+    let mut personal = online.clone();
+    personal["principal"] = json!("cert-1");
+    personal["sourceIp"] = json!("198.51.100.7");
+    assert_eq!(
+        line(&[
+            "status",
+            "online-00",
+            "--show-principal",
+            "--include-socket-information",
+            "-o",
+            "json"
+        ]),
+        personal
+    );
+    let offline = json!({
+        "clientId": "offline-00", "connected": false, "timestamp": at(1),
+        "disconnectReason": "CONNECTION_LOST", "sessionIdentifier": "s1", "versionNumber": 4,
+        "connectedSince": at(11), "disconnectedSince": at(1),
+        "clientInitiatedDisconnect": false,
+    });
+    assert_eq!(line(&["status", "offline-00", "-o", "json"]), offline);
+
+    // Lists come from the status index: its projection (no clientInitiatedDisconnect), in the
+    // same shape.
+    let connected = json_lines(&presence(&f.tables, &["list", "--connected", "-o", "json"]));
+    assert_eq!(connected.len(), 12);
+    let oldest = json!({
+        "clientId": "online-11", "connected": true, "timestamp": at(12),
+        "disconnectReason": "NONE", "sessionIdentifier": "online-11-s1", "versionNumber": 1,
+        "connectedSince": at(12),
+    });
+    assert_eq!(connected[0], oldest, "longest connected first");
+    let disconnected = json_lines(&presence(
+        &f.tables,
+        &["list", "--disconnected", "--limit", "1", "-o", "json"],
+    ));
+    let longest = json!({
+        "clientId": "offline-08", "connected": false, "timestamp": at(20_000),
+        "disconnectReason": "AUTH_ERROR", "sessionIdentifier": "s1", "versionNumber": 4,
+        "connectedSince": at(20_010), "disconnectedSince": at(20_000),
+    });
+    assert_eq!(disconnected, [longest]);
+}

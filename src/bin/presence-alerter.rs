@@ -8,9 +8,10 @@ use lambda_runtime::{run, service_fn, Error};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    // JSON lines when AWS_LAMBDA_LOG_FORMAT=JSON, with the request id of the invocation's span.
+    iot_presence::logging::init_lambda();
     let config = AlertConfig::from_env().inspect_err(|err| {
-        lambda_runtime::tracing::error!(error = %err, "invalid configuration");
+        tracing::error!(error = %err, "invalid configuration");
     })?;
     let sdk = aws_config(None, Timeouts::FUNCTION).await;
     let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.tables);

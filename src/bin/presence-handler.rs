@@ -8,9 +8,9 @@ use lambda_runtime::{run, service_fn, Error};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     // JSON lines when AWS_LAMBDA_LOG_FORMAT=JSON, with the request id of the invocation's span.
-    lambda_runtime::tracing::init_default_subscriber();
+    iot_presence::logging::init_lambda();
     let config = Config::from_env().inspect_err(|err| {
-        lambda_runtime::tracing::error!(error = %err, "invalid configuration");
+        tracing::error!(error = %err, "invalid configuration");
     })?;
     let store = Store::new(dynamodb_client(None, Timeouts::FUNCTION).await, &config);
     run(service_fn(|event| function_handler(&store, event))).await

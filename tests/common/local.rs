@@ -244,7 +244,9 @@ pub fn sqs_client() -> aws_sdk_sqs::Client {
 }
 
 /// The `presence` binary pointed at the local server and `tables`, with none of the developer's
-/// own table or window variables leaking in; add the subcommand's arguments.
+/// own table or window variables leaking in; add the subcommand's arguments. Only with the `cli`
+/// feature: without it there is no binary (and no `CARGO_BIN_EXE_presence` to compile against).
+#[cfg(feature = "cli")]
 pub fn presence_command(tables: &Tables) -> std::process::Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_presence"));
     command

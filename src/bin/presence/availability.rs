@@ -12,6 +12,7 @@ use iot_presence::rule::Window;
 use iot_presence::store::Store;
 use tokio::task::JoinSet;
 
+use crate::output::{print_json, FleetView};
 use crate::{iso_seconds, parse_time, table, Failure, Format};
 
 #[derive(Args)]
@@ -98,10 +99,10 @@ pub async fn run(
         print_csv(&reports);
     } else if format == Format::Json {
         for r in &reports {
-            println!("{}", serde_json::to_string(r).expect("a report serializes"));
+            print_json(r);
         }
         if let Some(t) = &totals {
-            println!("{}", serde_json::json!({ "fleet": t }));
+            print_json(&FleetView { fleet: t });
         }
     } else {
         print_table(&reports, totals.as_ref());

@@ -21,6 +21,7 @@ use iot_presence::reconcile::pass::{Action, Check, Reconciler, Sweep};
 use iot_presence::store::Store;
 use iot_presence::time::now_ms;
 
+use crate::output::print_json;
 use crate::{iso_seconds, table, Failure, Format};
 
 #[derive(Args)]
@@ -105,9 +106,7 @@ pub async fn run(
                 }
                 if check.action.is_disagreement() || check.action == Action::Failed {
                     if format == Format::Json {
-                        progress.suspend(|| {
-                            println!("{}", serde_json::to_string(check).expect("serializes"))
-                        });
+                        progress.suspend(|| print_json(check));
                     } else {
                         shown.push(check.clone());
                     }
@@ -119,7 +118,7 @@ pub async fn run(
     // Checks complete out of order; the table is by client.
     shown.sort_by(|a: &Check, b: &Check| a.client_id.cmp(&b.client_id));
     match format {
-        Format::Json => println!("{}", serde_json::to_string(&sweep).expect("serializes")),
+        Format::Json => print_json(&sweep),
         Format::Table => print_table(&shown, &sweep, args.apply),
     }
     if sweep.failed > 0 {

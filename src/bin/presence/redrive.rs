@@ -27,6 +27,7 @@ use iot_presence::time::now_ms;
 use serde::Serialize;
 use tokio::task::JoinSet;
 
+use crate::output::print_json;
 use crate::{Failure, Format};
 
 #[derive(Args)]
@@ -308,7 +309,7 @@ async fn make_visible(sqs: &aws_sdk_sqs::Client, queue: &str, receipts: Vec<Stri
 
 fn print(queue: &str, c: &Counts, dry_run: bool, format: Format) {
     if format == Format::Json {
-        println!("{}", serde_json::to_string(c).expect("counts serialize"));
+        print_json(c);
         return;
     }
     if dry_run {

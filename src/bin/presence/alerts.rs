@@ -1,0 +1,83 @@
+//! `presence threshold` and `presence alert-pass`: a client's own offline threshold, and one
+//! alert pass as the scheduled function runs it.
+
+use std::time::Duration;
+
+use iot_presence::alert::pass::{Alerter, RunReport};
+use iot_presence::config::AlertSettings;
+use iot_presence::store::Store;
+use iot_presence::time::now_ms;
+
+use crate::args::Format;
+use crate::output::{iso, iso_seconds, print_json, PassView, ThresholdView};
+use crate::Failure;
+
+/// Sets (`Some`) or clears (`None`) the client's threshold.
+pub async fn threshold(
+    store: &Store,
+    client_id: &str,
+    threshold: Option<u64>,
+    format: Format,
+) -> Result<(), Failure> {
+    store
+        .set_offline_threshold(client_id, threshold, now_ms())
+        .await?;
+    match (threshold, format) {
+        (_, Format::Json) => print_json(&ThresholdView {
+            client_id,
+            offline_threshold_ms: threshold,
+        }),
+        (Some(ms), Format::Table) => println!(
+            "{client_id}: offline alerts after {} (takes effect at the next alert pass)",
+            humantime::format_duration(Duration::from_millis(ms))
+        ),
+        (None, Format::Table) => {
+            println!("{client_id}: the stack's offline threshold applies again")
+        }
+    }
+    Ok(())
+}
+
+/// One pass at `at` (default now); exit 3 when any client failed (reported already).
+pub async fn pass(
+    store: Store,
+    sns: aws_sdk_sns::Client,
+    topic_arn: String,
+    settings: AlertSettings,
+    at: Option<u64>,
+    format: Format,
+) -> Result<(), Failure> {
+    let alerter = Alerter::new(store, sns, topic_arn, settings);
+    let at = at.unwrap_or_else(now_ms);
+    let report = alerter.run(at).await;
+    print_pass(at, &report, format);
+    if !report.errors.is_empty() {
+        return Err(Failure::Pass);
+    }
+    Ok(())
+}
+
+fn print_pass(at: u64, report: &RunReport, format: Format) {
+    if format == Format::Json {
+        print_json(&PassView {
+            at: iso(at),
+            report,
+        });
+        return;
+    }
+    println!(
+        "alert pass at {}: {} due, sent {} offline, {} back-online, {} flapping; {} scheduled, {} settled, {} skipped, {} raced",
+        iso_seconds(at),
+        report.due,
+        report.offline,
+        report.back_online,
+        report.flapping,
+        report.scheduled,
+        report.settled,
+        report.skipped,
+        report.raced
+    );
+    for err in &report.errors {
+        eprintln!("presence: {err}");
+    }
+}

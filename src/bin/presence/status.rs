@@ -1,0 +1,188 @@
+//! `presence status` and `presence list`: one client's connectivity, and the clients connected
+//! or disconnected, from the status table.
+
+use std::time::Duration;
+
+use comfy_table::Cell;
+use iot_presence::event::Presence;
+use iot_presence::store::item::Status;
+use iot_presence::store::schema::REASON_UNKNOWN;
+use iot_presence::store::Store;
+use iot_presence::time::now_ms;
+
+use crate::args::Format;
+use crate::output::{
+    ago, iso_seconds, opt, print_json, state_cell, state_color, table, StatusView,
+};
+use crate::Failure;
+
+/// `status`: exit 1 (after printing the connectivity API's answer) for a client never seen.
+pub async fn status(
+    store: &Store,
+    client_id: &str,
+    socket: bool,
+    principal: bool,
+    format: Format,
+) -> Result<(), Failure> {
+    let status = store.status(client_id).await?;
+    print_status(client_id, status.as_ref(), socket, principal, format);
+    if status.is_none() {
+        return Err(Failure::Unknown);
+    }
+    Ok(())
+}
+
+/// `list`: connected, or disconnected (for at least `offline_for`).
+pub async fn list(
+    store: &Store,
+    connected: bool,
+    offline_for: Option<Duration>,
+    limit: Option<usize>,
+    page_size: Option<i32>,
+    format: Format,
+) -> Result<(), Failure> {
+    let (presence, before) = if connected {
+        (Presence::Connected, None)
+    } else {
+        let before = offline_for.map(|d| now_ms().saturating_sub(d.as_millis() as u64));
+        (Presence::Disconnected, before)
+    };
+    let statuses = store.list(presence, before, limit, page_size).await?;
+    print_list(&statuses, format);
+    Ok(())
+}
+
+fn print_status(
+    client_id: &str,
+    status: Option<&Status>,
+    socket: bool,
+    principal: bool,
+    format: Format,
+) {
+    if format == Format::Json {
+        match status {
+            Some(st) => print_json(&StatusView::new(st, socket, principal)),
+            None => print_json(&StatusView::unknown(client_id)),
+        }
+        return;
+    }
+    let Some(st) = status else {
+        println!(
+            "{client_id}: never seen (no lifecycle event recorded); disconnectReason {REASON_UNKNOWN}"
+        );
+        return;
+    };
+    let now = now_ms();
+    let mut t = table();
+    let since = st.since().map_or("-".to_owned(), |s| {
+        format!("since {} ({})", iso_seconds(s), ago(now, s))
+    });
+    t.add_row(vec![Cell::new("client"), Cell::new(&st.client_id)]);
+    t.add_row(vec![
+        Cell::new("thing"),
+        Cell::new(opt(st.thing_name.as_ref())),
+    ]);
+    let state = if st.connected { "yes" } else { "no" };
+    t.add_row(vec![
+        Cell::new("connected"),
+        Cell::new(format!("{state}, {since}")).fg(state_color(st.connected)),
+    ]);
+    if !st.connected {
+        let reason = st.disconnect_reason.as_deref().unwrap_or(REASON_UNKNOWN);
+        let who = match st.client_initiated_disconnect {
+            Some(true) => " (client initiated)",
+            Some(false) => " (not client initiated)",
+            None => "",
+        };
+        t.add_row(vec![
+            Cell::new("reason"),
+            Cell::new(format!("{reason}{who}")),
+        ]);
+        if let Some(at) = st.connected_at {
+            t.add_row(vec![
+                Cell::new("last session"),
+                Cell::new(format!("connected {}", iso_seconds(at))),
+            ]);
+        }
+    }
+    let session = match st.reconciled_at {
+        // A repair carries no session (see `iot_presence::reconcile`).
+        Some(at) => format!(
+            "unknown: set from the broker by reconcile {}",
+            iso_seconds(at)
+        ),
+        None => format!(
+            "{} (version {})",
+            opt(st.session_identifier.as_ref()),
+            opt(st.version_number)
+        ),
+    };
+    t.add_row(vec![Cell::new("session"), Cell::new(session)]);
+    if let Some(facts) = &st.broker() {
+        let kind = if facts.clean_session {
+            "clean session".to_owned()
+        } else {
+            format!("persistent session, expiry {} s", facts.session_expiry)
+        };
+        let detection = facts
+            .dead_client_detection_ms()
+            .map_or(String::new(), |ms| {
+                format!(", a dead client shows up within {} s", ms / 1000)
+            });
+        t.add_row(vec![
+            Cell::new("broker"),
+            Cell::new(format!(
+                "{kind}, keep-alive {} s{detection} (asked {})",
+                facts.keep_alive_duration,
+                iso_seconds(facts.checked_at)
+            )),
+        ]);
+    }
+    if principal {
+        t.add_row(vec![
+            Cell::new("principal"),
+            Cell::new(opt(st.principal_identifier.as_ref())),
+        ]);
+    }
+    if socket {
+        t.add_row(vec![
+            Cell::new("ip"),
+            Cell::new(opt(st.ip_address.as_ref())),
+        ]);
+    }
+    println!("{}", t.trim_fmt());
+}
+
+fn print_list(statuses: &[Status], format: Format) {
+    if format == Format::Json {
+        for st in statuses {
+            print_json(&StatusView::new(st, false, false));
+        }
+        return;
+    }
+    let now = now_ms();
+    let mut t = table();
+    t.set_header(vec![
+        "CLIENT",
+        "CONNECTED",
+        "SINCE",
+        "FOR",
+        "REASON",
+        "VERSION",
+        "THING",
+    ]);
+    for st in statuses {
+        let since = st.since();
+        t.add_row(vec![
+            Cell::new(&st.client_id),
+            state_cell(st.connected),
+            Cell::new(since.map_or("-".into(), iso_seconds)),
+            Cell::new(since.map_or("-".into(), |s| ago(now, s).replace(" ago", ""))),
+            Cell::new(st.disconnect_reason.as_deref().unwrap_or("-")),
+            Cell::new(opt(st.version_number)),
+            Cell::new(opt(st.thing_name.as_ref())),
+        ]);
+    }
+    println!("{}", t.trim_fmt());
+    println!("{} clients", statuses.len());
+}
