@@ -5,7 +5,7 @@
 use crate::event::LifecycleEvent;
 use crate::read::{dynamo_error, ReadError};
 use crate::rule::Outcome;
-use crate::store::expr::{s, Expr};
+use crate::store::expr::Expr;
 use crate::store::item::{ItemProblem, MalformedItem, Status};
 use crate::store::schema::attr;
 use crate::store::Store;
@@ -68,26 +68,10 @@ impl Store {
             e.remove(attr);
         }
         let expr = e.build()?;
-        match self
-            .client
-            .update_item()
-            .table_name(&self.status_table)
-            .key(attr::CLIENT_ID, s(client_id))
-            .set_update_expression(expr.update)
-            .set_condition_expression(expr.condition)
-            .set_expression_attribute_names(expr.names)
-            .send()
+        // Refused: the client has no item, and none is created.
+        self.update_status_item(client_id, expr, false)
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(err) => Err(dynamo_error("UpdateItem", &self.status_table)(err)),
-        }
+            .map(|_| ())
+            .map_err(|err| dynamo_error("UpdateItem", &self.status_table)(*err))
     }
 }

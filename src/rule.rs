@@ -71,12 +71,6 @@ impl Window {
     }
 }
 
-impl Default for Window {
-    fn default() -> Self {
-        Window::DEFAULT
-    }
-}
-
 /// What to do with the event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {

@@ -34,7 +34,6 @@
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::query::QueryError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sns::operation::publish::PublishError;
 use aws_sdk_sns::types::MessageAttributeValue;
 use serde::Serialize;
@@ -42,18 +41,17 @@ use thiserror::Error;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
+use super::clauses::{self, Seen};
 use super::notify::{sns_safe, Message};
-use super::rule::{plan, Activity, ActivityRow, AlertView, Next, Notice, Plan};
+use super::rule::{plan, Activity, ActivityRow, AlertView, Next, Notice};
 use crate::config::AlertSettings;
 use crate::errors::error_chain;
 use crate::read::ReadError;
 use crate::rule::Outcome;
 use crate::store::expr::{n, s, Expr, ExprError};
 use crate::store::item::{Item, ItemProblem, MalformedItem, Status};
-use crate::store::schema::{
-    alert_partition, alert_shard, attr, ALERT_INDEX, REASON_UNKNOWN, STATUS_SHARDS,
-};
-use crate::store::{split_refusal, Store};
+use crate::store::schema::{alert_partition, attr, ALERT_INDEX, REASON_UNKNOWN, STATUS_SHARDS};
+use crate::store::Store;
 
 /// How long a pass holds a client while it sends: three times the alerter function's timeout
 /// (template.yaml), so a live pass never loses its lease, and a dead one delays a notice by
@@ -176,83 +174,6 @@ pub fn alert_view(status: Status) -> Option<AlertView> {
     })
 }
 
-/// A typed alert field as an attribute value.
-fn field_value<T: Serialize>(value: &T) -> AttributeValue {
-    // Outage and Episode hold only strings and numbers: encoding cannot fail.
-    serde_dynamo::to_attribute_value(value).expect("alert fields always encode")
-}
-
-/// The conditions and writes of the pass's updates, each on the one expression builder.
-mod clauses {
-    use super::*;
-
-    /// The item is as the pass read it: same due time, same status (no event applied since).
-    pub(super) fn unchanged(e: &mut Expr, seen: &Seen) {
-        let due = e.name(attr::ALERT_DUE_AT);
-        let due_value = e.value("seenDue", n(seen.due));
-        e.require(format!("{due} = {due_value}"));
-        let key = e.name(attr::LAST_EVENT_KEY);
-        match &seen.last_event_key {
-            Some(k) => {
-                let v = e.value("seenKey", s(k));
-                e.require(format!("{key} = {v}"));
-            }
-            None => e.require(format!("attribute_not_exists({key})")),
-        }
-    }
-
-    /// No other pass holds the item.
-    pub(super) fn not_leased(e: &mut Expr, now: u64) {
-        let lease = e.name(attr::ALERT_LEASE);
-        let v = e.value("now", n(now));
-        e.require(format!("attribute_not_exists({lease}) OR {lease} < {v}"));
-    }
-
-    /// This pass holds the item.
-    pub(super) fn leased_by(e: &mut Expr, lease_until: u64) {
-        let lease = e.name(attr::ALERT_LEASE);
-        let v = e.value("lease", n(lease_until));
-        e.require(format!("{lease} = {v}"));
-    }
-
-    /// Writes the plan's alert state (what was sent).
-    pub(super) fn record(e: &mut Expr, plan: &Plan) {
-        match &plan.outage {
-            Some(o) => e.set(attr::OUTAGE, field_value(o)),
-            None => e.remove(attr::OUTAGE),
-        }
-        match &plan.flapping {
-            Some(f) => e.set(attr::FLAPPING, field_value(f)),
-            None => e.remove(attr::FLAPPING),
-        }
-    }
-
-    /// Moves the item in the alert index as the plan says.
-    pub(super) fn schedule(e: &mut Expr, client_id: &str, next: Next) {
-        match next {
-            Next::At(at) => {
-                e.set(attr::ALERT_SHARD, s(alert_shard(client_id)));
-                e.set(attr::ALERT_DUE_AT, n(at));
-            }
-            Next::OnChange => {
-                e.set(attr::ALERT_SHARD, s(alert_shard(client_id)));
-                e.remove(attr::ALERT_DUE_AT);
-            }
-            Next::Never => {
-                e.remove(attr::ALERT_SHARD);
-                e.remove(attr::ALERT_DUE_AT);
-            }
-        }
-    }
-}
-
-/// What the pass read of an item, which its writes are conditional on.
-#[derive(Debug, Clone)]
-struct Seen {
-    due: u64,
-    last_event_key: Option<String>,
-}
-
 enum Written {
     Done,
     Refused,
@@ -354,7 +275,7 @@ impl Alerter {
             .and_then(|v| v.as_s().ok())
             .cloned()
             .unwrap_or_default();
-        let status = Status::from_item(&item).map_err(|err| {
+        let status = Status::from_item(item).map_err(|err| {
             MalformedItem::new(&self.store.status_table, &client_id, ItemProblem::from(err))
         })?;
         let mut report = RunReport::default();
@@ -483,23 +404,10 @@ impl Alerter {
         step: &'static str,
         expr: Expr,
     ) -> Result<Written, AlertError> {
-        let expr = expr.build()?;
         let result = self
             .store
-            .client
-            .update_item()
-            .table_name(&self.store.status_table)
-            .key(attr::CLIENT_ID, s(client_id))
-            .set_update_expression(expr.update)
-            .set_condition_expression(expr.condition)
-            .set_expression_attribute_names(expr.names)
-            .set_expression_attribute_values(expr.values)
-            .send()
+            .update_status_item(client_id, expr.build()?, false)
             .await;
-        let result = split_refusal(result, |e| match e {
-            UpdateItemError::ConditionalCheckFailedException(refused) => Some(refused),
-            _ => None,
-        });
         match result {
             Ok(Ok(_)) => Ok(Written::Done),
             Ok(Err(_)) => Ok(Written::Refused),

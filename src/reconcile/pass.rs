@@ -16,8 +16,7 @@ use crate::read::ReadError;
 use crate::reconcile::broker::{Broker, BrokerError, Pace};
 use crate::reconcile::repair::RepairError;
 use crate::reconcile::rule::{plan, BrokerAnswer, Finding, Unsettled};
-use crate::rule::Observed;
-use crate::store::item::Status;
+use crate::store::item::MalformedItem;
 use crate::store::Store;
 
 /// How many times one client is asked again after its call was throttled (the pace halves
@@ -238,7 +237,16 @@ impl Reconciler {
     pub async fn check(&self, client_id: &str, now_ms: u64) -> Result<Check, ReconcileError> {
         let status = self.store.status(client_id).await?;
         let answer = self.broker.ask(client_id, now_ms).await?;
-        let observed = status.as_ref().map(observed);
+        let observed = match &status {
+            Some(status) => status.observed().map_err(|problem| {
+                ReadError::from(MalformedItem::new(
+                    &self.store.status_table,
+                    client_id,
+                    problem,
+                ))
+            })?,
+            None => None,
+        };
         let finding = plan(observed.as_ref(), &answer, self.store.window);
         let (action, repair) = match finding {
             Finding::Agree => {
@@ -266,7 +274,7 @@ impl Reconciler {
         Ok(Check {
             client_id: client_id.to_owned(),
             action,
-            ours: status.as_ref().map(|s| (presence_of(s), s.since())),
+            ours: status.as_ref().map(|s| (s.presence(), s.since())),
             broker: Some(answer),
             repair: repair.map(|r| RepairView {
                 presence: r.presence,
@@ -276,23 +284,5 @@ impl Reconciler {
             }),
             error: None,
         })
-    }
-}
-
-fn presence_of(status: &Status) -> Presence {
-    if status.connected {
-        Presence::Connected
-    } else {
-        Presence::Disconnected
-    }
-}
-
-/// The status as the rules see it.
-fn observed(status: &Status) -> Observed<'_> {
-    Observed {
-        session: status.session_identifier.as_deref().unwrap_or_default(),
-        presence: presence_of(status),
-        version: status.version_number.unwrap_or_default(),
-        timestamp: status.event_timestamp.unwrap_or_default(),
     }
 }

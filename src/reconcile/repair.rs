@@ -190,28 +190,14 @@ impl Store {
         let id = e.name(attr::CLIENT_ID);
         e.require(format!("attribute_exists({id})"));
         let expr = e.build()?;
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.status_table)
-            .key(attr::CLIENT_ID, s(client_id))
-            .set_update_expression(expr.update)
-            .set_condition_expression(expr.condition)
-            .set_expression_attribute_names(expr.names)
-            .set_expression_attribute_values(expr.values)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            // The item went away (TTL, purge) since it was read: nothing to keep them on.
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                Ok(())
-            }
-            Err(source) => Err(RepairError::Facts {
+        // Refused: the item went away (TTL, purge) since it was read, nothing to keep them on.
+        self.update_status_item(client_id, expr, false)
+            .await
+            .map(|_| ())
+            .map_err(|source| RepairError::Facts {
                 client_id: client_id.to_owned(),
-                source: Box::new(source),
-            }),
-        }
+                source,
+            })
     }
 }
 

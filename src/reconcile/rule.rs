@@ -80,11 +80,7 @@ pub struct BrokerAnswer {
 
 impl BrokerAnswer {
     pub fn presence(&self) -> Presence {
-        if self.connected {
-            Presence::Connected
-        } else {
-            Presence::Disconnected
-        }
+        Presence::of_connected(self.connected)
     }
 
     /// Since when the broker has the client in its current state, if it says.

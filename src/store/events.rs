@@ -137,7 +137,7 @@ impl Store {
                 "the refused write returned no row (ALL_OLD unsupported?)".into(),
             ))
         })?;
-        let stored = EventRow::from_item(&existing).map_err(|err| malformed(err.into()))?;
+        let stored = EventRow::from_item(existing).map_err(|err| malformed(err.into()))?;
         Ok((stored.outcome, true))
     }
 }

@@ -49,9 +49,9 @@ impl MalformedItem {
     }
 }
 
-/// Decodes an item as `T`.
-pub fn from_item<T: for<'de> Deserialize<'de>>(item: &Item) -> Result<T, serde_dynamo::Error> {
-    serde_dynamo::from_item(item.clone())
+/// Decodes an item as `T` (taking it: the SDK hands items over owned, so nothing is copied).
+pub fn from_item<T: for<'de> Deserialize<'de>>(item: Item) -> Result<T, serde_dynamo::Error> {
+    serde_dynamo::from_item(item)
 }
 
 /// Encodes `value` as an item.
@@ -103,7 +103,7 @@ pub struct Status {
 
 impl Status {
     /// Decodes a status item.
-    pub fn from_item(item: &Item) -> Result<Self, serde_dynamo::Error> {
+    pub fn from_item(item: Item) -> Result<Self, serde_dynamo::Error> {
         from_item(item)
     }
 
@@ -113,11 +113,7 @@ impl Status {
     }
 
     pub fn presence(&self) -> Presence {
-        if self.connected {
-            Presence::Connected
-        } else {
-            Presence::Disconnected
-        }
+        Presence::of_connected(self.connected)
     }
 
     /// Since when the client is in its current state (ms).
@@ -230,7 +226,7 @@ pub struct EventRow {
 }
 
 impl EventRow {
-    pub fn from_item(item: &Item) -> Result<Self, serde_dynamo::Error> {
+    pub fn from_item(item: Item) -> Result<Self, serde_dynamo::Error> {
         from_item(item)
     }
 
@@ -306,12 +302,12 @@ mod tests {
             (attr::CONNECTED_AT.to_owned(), AttributeValue::Null(true)),
             (attr::EVENT_TIMESTAMP.to_owned(), n(5)),
         ]);
-        let status = Status::from_item(&item).unwrap();
+        let status = Status::from_item(item.clone()).unwrap();
         assert_eq!(status.connected_at, None);
         assert_eq!(status.event_timestamp, Some(5));
         assert!(!status.connected && !status.is_known());
         item.insert(attr::EVENT_TIMESTAMP.to_owned(), s("soon"));
-        assert!(Status::from_item(&item).is_err());
+        assert!(Status::from_item(item).is_err());
     }
 
     #[test]
@@ -320,7 +316,7 @@ mod tests {
             (attr::SESSION.to_owned(), s("s")),
             (attr::DISCONNECTED_AT.to_owned(), n(7)),
         ]);
-        let outage: Outage = from_item(&map).unwrap();
+        let outage: Outage = from_item(map).unwrap();
         assert_eq!(outage.version, None);
         assert_eq!(outage.reason, crate::store::schema::REASON_UNKNOWN);
     }

@@ -19,16 +19,19 @@ pub mod status;
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
 use thiserror::Error;
 
 use crate::config::Config;
 use crate::errors::sdk_error_is_transient;
 use crate::rule::{Outcome, Rule, Window};
+use expr::{s, Built};
 pub use item::Item;
 use item::MalformedItem;
+use schema::attr;
 
 /// What became of one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,5 +127,37 @@ impl Store {
             future_skew_ms: config.future_skew_ms,
             status_retention_days: config.status_retention_days,
         }
+    }
+
+    /// One `UpdateItem` of a client's status item with a built expression: the one way every
+    /// module writes the status table. `Ok(Ok(output))` when written, `Ok(Err(item))` when its
+    /// condition failed (with `return_old`, `item` is what the condition saw), `Err` otherwise.
+    /// With `return_old` a write also returns the old item (`ALL_OLD`).
+    pub(crate) async fn update_status_item(
+        &self,
+        client_id: &str,
+        expr: Built,
+        return_old: bool,
+    ) -> Result<Result<UpdateItemOutput, Option<Item>>, Box<SdkError<UpdateItemError>>> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.status_table)
+            .key(attr::CLIENT_ID, s(client_id))
+            .set_update_expression(expr.update)
+            .set_condition_expression(expr.condition)
+            .set_expression_attribute_names(expr.names)
+            .set_expression_attribute_values(expr.values);
+        if return_old {
+            request = request
+                .return_values(ReturnValue::AllOld)
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                );
+        }
+        split_refusal(request.send().await, |e| match e {
+            UpdateItemError::ConditionalCheckFailedException(refused) => Some(refused),
+            _ => None,
+        })
     }
 }

@@ -9,13 +9,12 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::expr::{n, s, Built, Expr, ExprError};
 use super::item::{ItemProblem, MalformedItem, Status};
 use super::schema::{alert_shard, attr, connection_id, status_shard, REASON_NONE, REASON_UNKNOWN};
-use super::{split_refusal, Item, Store, StoreError};
+use super::{Item, Store, StoreError};
 use crate::event::{LifecycleEvent, Presence};
 use crate::rule::{decide, Decision, Observed, Outcome, Rule, Window};
 
@@ -60,7 +59,7 @@ pub fn status_condition(e: &mut Expr, event: &Observed<'_>, window: Window) -> S
 /// A complete conditional `UpdateItem` of a status item, before it is sent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatusUpdate {
-    pub key: HashMap<String, AttributeValue>,
+    pub client_id: String,
     pub expr: Built,
 }
 
@@ -168,7 +167,7 @@ pub fn status_update(
     }
 
     Ok(Some(StatusUpdate {
-        key: HashMap::from([(attr::CLIENT_ID.to_owned(), s(&event.client_id))]),
+        client_id: event.client_id.clone(),
         expr: e.build()?,
     }))
 }
@@ -235,22 +234,8 @@ impl Store {
         update: StatusUpdate,
     ) -> Result<(Outcome, Option<Rule>), StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.status_table)
-            .set_key(Some(update.key))
-            .set_update_expression(update.expr.update)
-            .set_condition_expression(update.expr.condition)
-            .set_expression_attribute_names(update.expr.names)
-            .set_expression_attribute_values(update.expr.values)
-            .return_values(ReturnValue::AllOld)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
+            .update_status_item(&event.client_id, update.expr, true)
             .await;
-        let result = split_refusal(result, |e| match e {
-            UpdateItemError::ConditionalCheckFailedException(refused) => Some(refused),
-            _ => None,
-        });
         let malformed = |problem: ItemProblem| {
             StoreError::Malformed(MalformedItem::new(
                 &self.status_table,
@@ -262,7 +247,7 @@ impl Store {
             table: self.status_table.clone(),
             client_id: event.client_id.clone(),
         };
-        let stored = |item: &Item| -> Result<Status, StoreError> {
+        let stored = |item: Item| -> Result<Status, StoreError> {
             Status::from_item(item).map_err(|err| malformed(err.into()))
         };
         let refused_item = match result {
@@ -274,7 +259,7 @@ impl Store {
                 let verdict = if old.is_empty() {
                     decide(None, &observed, self.window)
                 } else {
-                    let old = stored(&old)?;
+                    let old = stored(old)?;
                     let current = old.observed().map_err(malformed)?;
                     decide(current.as_ref(), &observed, self.window)
                 };
@@ -297,7 +282,7 @@ impl Store {
                 "the refused update returned no item (ALL_OLD unsupported?)".into(),
             ))
         })?;
-        let current = stored(&item)?;
+        let current = stored(item)?;
         if current.last_event_key.as_deref() == Some(event_key) {
             // A redelivery of the event that set the status.
             return Ok((Outcome::Applied, None));
@@ -330,20 +315,15 @@ impl Store {
             None => e.remove(attr::OFFLINE_THRESHOLD),
         }
         let built = e.build()?;
-        self.client
-            .update_item()
-            .table_name(&self.status_table)
-            .key(attr::CLIENT_ID, s(client_id))
-            .set_update_expression(built.update)
-            .set_expression_attribute_names(built.names)
-            .set_expression_attribute_values(built.values)
-            .send()
+        self.update_status_item(client_id, built, false)
             .await
             .map_err(|source| StoreError::UpdateStatus {
                 table: self.status_table.clone(),
                 client_id: client_id.to_owned(),
-                source: Box::new(source),
-            })?;
+                source,
+            })?
+            // Unconditional: never refused.
+            .ok();
         Ok(())
     }
 }
