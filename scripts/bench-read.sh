@@ -10,5 +10,5 @@ cd "$root"
 start_local_dynamodb
 echo "building presence (release) ..." >&2
 cargo build --quiet --release --locked --features cli --bin presence
-"$python" scripts/bench_read.py --binary target/release/presence --endpoint "$endpoint" \
+xtask bench-read --binary target/release/presence --endpoint "$endpoint" \
   --status-table "$status_table" --events-table "$events_table" "$@"

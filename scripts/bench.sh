@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Figures for the README (scripts/bench.py says what each one is):
+# Figures for the README (`cargo xtask bench --help` / xtask/src/bench.rs say what each one is):
 #   cold start, RSS, peak RSS while replaying, the Python + boto3 contrast, arm64 bootstrap size.
 # Also: `cargo bench --bench per_event` for the per-event CPU cost.
 #
@@ -14,5 +14,5 @@ cargo build --quiet --release --locked --bin presence-handler
 bootstrap=target/lambda/presence-handler/bootstrap
 [[ -f "$bootstrap" ]] || echo "no $bootstrap (run: cargo lambda build --release --arm64); its size is left out" >&2
 
-"$python" scripts/bench.py --binary target/release/presence-handler --bootstrap "$bootstrap" \
+xtask bench --binary target/release/presence-handler --bootstrap "$bootstrap" --python "$python" \
   --endpoint "$endpoint" --status-table "$status_table" --events-table "$events_table" "$@"

@@ -32,8 +32,29 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# A port of 127.0.0.1 nobody listens on: a random one from the ephemeral range, checked with
+# bash's /dev/tcp (a refused connection means free). Bounded: 50 tries.
 free_port() {
-  "$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+  local port _
+  for _ in $(seq 1 50); do
+    port=$((49152 + RANDOM % 16384))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return 0
+    fi
+  done
+  echo "no free port found on 127.0.0.1" >&2
+  return 1
+}
+
+# port_open PORT: something listens on 127.0.0.1:PORT.
+port_open() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# The tooling (xtask/): built once, quietly, from the committed Cargo.lock.
+xtask() {
+  cargo xtask "$@"
 }
 
 wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
@@ -57,7 +78,7 @@ start_local_dynamodb() {
   endpoint="http://127.0.0.1:$(cat "$work/dynamodb.port")"
   status_table=presence-status
   events_table=presence-events
-  "$python" "$root/scripts/local_tables.py" --endpoint "$endpoint" \
-    --status "$status_table" --events "$events_table"
+  xtask tables --endpoint "$endpoint" --status "$status_table" --events "$events_table" \
+    --template "$root/template.yaml"
   echo "local DynamoDB on $endpoint with tables $status_table, $events_table (from template.yaml)" >&2
 }

@@ -4,12 +4,12 @@
 #   scripts/replay.sh [--keep] [--alerts TIMELINE] [FILE_OR_FOLDER ...]
 #
 # With no arguments it replays events/*.json and events/scenarios/, then plays the alert
-# timeline events/alerts/timeline.jsonl on a simulated clock (see scripts/alerts_demo.py).
+# timeline events/alerts/timeline.jsonl on a simulated clock (`cargo xtask alerts-demo`).
 # --keep leaves the local DynamoDB server up after the replay (until Ctrl-C), so the tables
 # can be queried, e.g. with the aws CLI commands in the README.
 # --alerts TIMELINE plays that timeline after replaying the given files.
 #
-# 1. installs (once, into .local/) the local DynamoDB server and cargo-lambda;
+# 1. installs (once, into .local/) the local DynamoDB server and cargo-lambda (only those);
 # 2. starts the server on a free port of 127.0.0.1 and creates the tables from template.yaml;
 # 3. runs the function under `cargo lambda watch` (the Lambda runtime API emulator) on
 #    127.0.0.1, and sends every event through the emulator's Invoke API;
@@ -37,7 +37,7 @@ if [[ $# -eq 0 ]]; then
   expect=(offline:pump-07 offline:sensor-31 back-online:sensor-31 flapping:twin-04)
 fi
 
-scripts/tools.sh install
+scripts/tools.sh install lambda
 export PATH="$(scripts/tools.sh path):$PATH"
 start_local_dynamodb
 
@@ -58,15 +58,15 @@ setsid cargo lambda watch --quiet --ignore-changes --bin presence-handler \
   >"$work/function.log" 2>&1 &
 cleanup_pids+=("-$!")
 wait_for 120 "cargo lambda watch on 127.0.0.1:$invoke_port" \
-  "$python" -c "import socket; socket.create_connection(('127.0.0.1', $invoke_port), 1)"
+  port_open "$invoke_port"
 echo "function running under cargo lambda watch on 127.0.0.1:$invoke_port (log: $work/function.log)" >&2
 
-AWS_DEFAULT_REGION=us-east-1 "$python" scripts/replay.py "$@" \
+xtask replay "$@" \
   --invoke-url "http://127.0.0.1:$invoke_port/2015-03-31/functions/presence-handler/invocations" \
   --endpoint "$endpoint" --status-table "$status_table"
 
 if [[ -n "$timeline" ]]; then
-  AWS_DEFAULT_REGION=us-east-1 "$python" scripts/alerts_demo.py "$timeline" \
+  xtask alerts-demo "$timeline" \
     --invoke-url "http://127.0.0.1:$invoke_port/2015-03-31/functions/presence-handler/invocations" \
     --endpoint "$endpoint" --presence "$root/target/debug/presence" \
     --status-table "$status_table" --events-table "$events_table" --expect "${expect[@]}"

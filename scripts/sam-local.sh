@@ -15,7 +15,7 @@
 # 5. `sam local invoke PresenceFunction -e FILE` for every events/*.json, then the scenarios
 #    (events/scenarios) through `sam local start-lambda` (127.0.0.1, warm container);
 # 6. the same events through `cargo lambda watch` into the reference tables; every answer and
-#    every status item must be equal (scripts/sam_compare.py), or the run fails;
+#    every status item must be equal (`cargo xtask sam-compare`), or the run fails;
 # 7. `sam local invoke AlerterFunction` once, on a scheduled event;
 # 8. stops everything it started (sam, containers, the network, the server, dockerd if it
 #    started it), also on Ctrl-C or failure (KEEP_LOGS=1 keeps the logs).
@@ -139,11 +139,10 @@ gateway="$(docker network inspect -f '{{range .IPAM.Config}}{{.Gateway}}{{end}}'
 cleanup_pids+=("$!")
 wait_for 30 "the local server" test -s "$work/server.port"
 endpoint="http://$gateway:$(cat "$work/server.port")"
-export IOT_PRESENCE_DOCKER_GATEWAY="$gateway"   # lets local_tables.py accept this endpoint
-"$python" scripts/local_tables.py --endpoint "$endpoint" --status sam-status --events sam-events
-"$python" scripts/local_tables.py --endpoint "$endpoint" --status ref-status --events ref-events
-topic="$(PYTHONPATH=scripts "$python" -c "from local_aws import client
-print(client('sns', '$endpoint').create_topic(Name='presence-alerts')['TopicArn'])")"
+export IOT_PRESENCE_DOCKER_GATEWAY="$gateway"   # lets `cargo xtask` accept this endpoint
+xtask tables --endpoint "$endpoint" --status sam-status --events sam-events
+xtask tables --endpoint "$endpoint" --status ref-status --events ref-events
+topic="$(xtask topic --endpoint "$endpoint" --name presence-alerts)"
 sed -e "s|@STATUS_TABLE@|sam-status|g" -e "s|@EVENTS_TABLE@|sam-events|g" \
   -e "s|@ALERT_TOPIC_ARN@|$topic|g" -e "s|@ENDPOINT@|$endpoint|g" events/local/env.json >"$work/env.json"
 overrides+=("LocalEndpoint=$endpoint")
@@ -168,13 +167,7 @@ for file in "${samples[@]}"; do
     fi
     fail "$file: sam local invoke failed (log above, $log)"
   fi
-  if ! "$python" -c 'import json, sys
-text = open(sys.argv[2]).read().strip().splitlines()
-answer = json.loads(text[-1])
-if not isinstance(answer, dict) or not ("outcome" in answer or "errorType" in answer):
-    sys.exit("unexpected answer: %r" % answer)
-print(json.dumps({"source": sys.argv[1], "answer": answer}))' "$file" "$log.out" \
-    >>"$work/sam-results.jsonl" 2>"$log.check"; then
+  if ! xtask sam-answer "$file" "$log.out" >>"$work/sam-results.jsonl" 2>"$log.check"; then
     tail -n 20 "$log" >&2
     fail "$file: the function failed inside the container ($(cat "$log.check"); log above, $log)"
   fi
@@ -201,10 +194,9 @@ setsid cargo lambda watch --quiet --ignore-changes --bin presence-handler \
   --env-var "FUTURE_SKEW_MS=3600000" \
   >"$work/cargo-lambda.log" 2>&1 &
 cleanup_pids=("-$!" "${cleanup_pids[@]}")
-port_open() { "$python" -c "import socket, sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), 1)" "$1"; }
 wait_for 120 "sam local start-lambda on 127.0.0.1:$sam_port" port_open "$sam_port"
 wait_for 120 "cargo lambda watch on 127.0.0.1:$ref_port" port_open "$ref_port"
-PYTHONPATH=scripts "$python" scripts/sam_compare.py \
+xtask sam-compare \
   --samples "${samples[@]}" --scenarios events/scenarios \
   --sam-results "$work/sam-results.jsonl" \
   --sam-invoke-url "http://127.0.0.1:$sam_port/2015-03-31/functions/PresenceFunction/invocations" \

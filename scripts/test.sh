@@ -9,4 +9,4 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/local-dynamodb.sh install
 # all targets: unit, integration, and the criterion bench run once as a smoke test; with the
 # `cli` feature, so that the `presence` binary and the tests that run it are built.
-exec cargo test --locked --all-targets --features cli "$@"
+exec cargo test --locked --workspace --all-targets --features iot-presence/cli "$@"

@@ -399,3 +399,16 @@ async fn reconcile_of_a_thousand_clients() {
         sweep.repaired
     );
 }
+
+/// tests/alerts.rs's overlapping passes at full size: 120 clients, four passes racing.
+#[tokio::test]
+async fn overlapping_passes_over_120_clients_send_each_alert_exactly_once() {
+    common::alerting::overlapping_passes_send_each_alert_exactly_once(120).await;
+}
+
+/// tests/alerts.rs's timing race at full size: three rounds of 60 reconnects racing a pass.
+#[tokio::test]
+async fn reconnects_at_random_points_of_three_passes_never_lose_or_repeat_a_notice() {
+    common::alerting::reconnects_at_random_points_of_a_pass_never_lose_or_repeat_a_notice(3, 60)
+        .await;
+}

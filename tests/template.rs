@@ -1,9 +1,7 @@
 //! template.yaml and the code must not drift apart: the keys, index and TTL the code writes,
-//! the variables it reads, and the fields the IoT rule adds.
+//! the variables it reads, and the fields the IoT rule adds. Read through presence-template
+//! (the parsed template, short tags kept), never by matching text.
 
-mod common;
-
-use common::local::template_definitions;
 use iot_presence::config::{
     ALERT_TOPIC_VAR, EVENTS_TABLE_VAR, FLAPPING_SESSIONS_VAR, FLAPPING_WINDOW_VAR, FUTURE_SKEW_VAR,
     OFFLINE_THRESHOLDS_VAR, OFFLINE_THRESHOLD_VAR, RECONCILE_RATE_VAR, RECONCILE_SCOPE_VAR,
@@ -11,51 +9,49 @@ use iot_presence::config::{
 };
 use iot_presence::event::{TOPIC_CLIENT_ID_FIELD, TOPIC_EVENT_TYPE_FIELD};
 use iot_presence::store::schema::{attr, ALERT_INDEX, STATUS_INDEX};
-use serde_json::{json, Value};
+use presence_template::{sub, Key, Projection, Template, TimeToLive, Value};
 
-fn keys(schema: &Value) -> Vec<(String, String)> {
-    schema
-        .as_array()
+fn template() -> Template {
+    Template::repository()
+}
+
+/// The variable names the template gives a function, sorted.
+fn environment(function: &str) -> Vec<String> {
+    template()
+        .environment(function)
         .unwrap()
-        .iter()
-        .map(|k| {
-            (
-                k["AttributeName"].as_str().unwrap().to_owned(),
-                k["KeyType"].as_str().unwrap().to_owned(),
-            )
-        })
+        .into_keys()
         .collect()
 }
 
-fn pair(name: &str, kind: &str) -> (String, String) {
-    (name.to_owned(), kind.to_owned())
+fn ttl_on(attribute: &str) -> Option<TimeToLive> {
+    Some(TimeToLive {
+        attribute: attribute.to_owned(),
+        enabled: true,
+    })
 }
 
 #[test]
 fn tables_match_what_the_code_writes() {
-    let t = template_definitions();
-    let status = &t["status"]["CreateTable"];
-    assert_eq!(keys(&status["KeySchema"]), [pair(attr::CLIENT_ID, "HASH")]);
-    let index = &status["GlobalSecondaryIndexes"][0];
-    assert_eq!(index["IndexName"], STATUS_INDEX);
+    let t = template();
+    let status = t.table("StatusTable").unwrap();
+    assert_eq!(status.key_schema, [Key::hash(attr::CLIENT_ID)]);
+    let index = &status.global_indexes[0];
+    assert_eq!(index.name, STATUS_INDEX);
     assert_eq!(
-        keys(&index["KeySchema"]),
+        index.key_schema,
         [
-            pair(attr::STATUS_SHARD, "HASH"),
-            pair(attr::EVENT_TIMESTAMP, "RANGE")
+            Key::hash(attr::STATUS_SHARD),
+            Key::range(attr::EVENT_TIMESTAMP)
         ]
     );
     // The index sort key is written as a number, the shard as a string.
-    let defs = status["AttributeDefinitions"].as_array().unwrap();
-    assert!(defs.contains(&json!({"AttributeName": attr::EVENT_TIMESTAMP, "AttributeType": "N"})));
-    assert!(defs.contains(&json!({"AttributeName": attr::STATUS_SHARD, "AttributeType": "S"})));
+    assert_eq!(status.attribute_type(attr::EVENT_TIMESTAMP), Some("N"));
+    assert_eq!(status.attribute_type(attr::STATUS_SHARD), Some("S"));
     // Everything a listing shows is projected.
-    let projected: Vec<&str> = index["Projection"]["NonKeyAttributes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    let Projection::Include(projected) = &index.projection else {
+        panic!("{STATUS_INDEX} projects {:?}", index.projection);
+    };
     for needed in [
         attr::CONNECTED,
         attr::DISCONNECT_REASON,
@@ -68,49 +64,36 @@ fn tables_match_what_the_code_writes() {
         attr::OUTAGE,
     ] {
         assert!(
-            projected.contains(&needed),
+            projected.iter().any(|p| p == needed),
             "{needed} not projected into {STATUS_INDEX}"
         );
     }
 
     // The alert index: sparse on both keys, every attribute projected (the alerter plans from
     // the index entry alone).
-    let alerts = &status["GlobalSecondaryIndexes"][1];
-    assert_eq!(alerts["IndexName"], ALERT_INDEX);
+    let alerts = &status.global_indexes[1];
+    assert_eq!(alerts.name, ALERT_INDEX);
     assert_eq!(
-        keys(&alerts["KeySchema"]),
-        [
-            pair(attr::ALERT_SHARD, "HASH"),
-            pair(attr::ALERT_DUE_AT, "RANGE")
-        ]
+        alerts.key_schema,
+        [Key::hash(attr::ALERT_SHARD), Key::range(attr::ALERT_DUE_AT)]
     );
-    assert_eq!(alerts["Projection"], json!({"ProjectionType": "ALL"}));
-    assert!(defs.contains(&json!({"AttributeName": attr::ALERT_SHARD, "AttributeType": "S"})));
-    assert!(defs.contains(&json!({"AttributeName": attr::ALERT_DUE_AT, "AttributeType": "N"})));
+    assert_eq!(alerts.projection, Projection::All);
+    assert_eq!(status.attribute_type(attr::ALERT_SHARD), Some("S"));
+    assert_eq!(status.attribute_type(attr::ALERT_DUE_AT), Some("N"));
 
     // Status items expire only when STATUS_RETENTION_DAYS sets expiresAt on them.
-    assert_eq!(
-        t["status"]["TimeToLive"],
-        json!({"AttributeName": attr::EXPIRES_AT, "Enabled": true})
-    );
+    assert_eq!(status.time_to_live, ttl_on(attr::EXPIRES_AT));
 
-    let events = &t["events"];
+    let events = t.table("EventsTable").unwrap();
     assert_eq!(
-        keys(&events["CreateTable"]["KeySchema"]),
-        [
-            pair(attr::CLIENT_ID, "HASH"),
-            pair(attr::EVENT_KEY, "RANGE")
-        ]
+        events.key_schema,
+        [Key::hash(attr::CLIENT_ID), Key::range(attr::EVENT_KEY)]
     );
-    assert_eq!(
-        events["TimeToLive"],
-        json!({"AttributeName": attr::EXPIRES_AT, "Enabled": true})
-    );
+    assert_eq!(events.time_to_live, ttl_on(attr::EXPIRES_AT));
 }
 
 #[test]
 fn the_function_gets_exactly_the_variables_the_code_reads() {
-    let t = template_definitions();
     let mut expected = vec![
         STATUS_TABLE_VAR,
         EVENTS_TABLE_VAR,
@@ -122,12 +105,11 @@ fn the_function_gets_exactly_the_variables_the_code_reads() {
         "AWS_ENDPOINT_URL",
     ];
     expected.sort();
-    assert_eq!(t["functionEnvironment"], json!(expected));
+    assert_eq!(environment("PresenceFunction"), expected);
 }
 
 #[test]
 fn the_alerter_gets_exactly_the_variables_it_reads() {
-    let t = template_definitions();
     let mut expected = vec![
         STATUS_TABLE_VAR,
         EVENTS_TABLE_VAR,
@@ -140,12 +122,11 @@ fn the_alerter_gets_exactly_the_variables_it_reads() {
         "AWS_ENDPOINT_URL",
     ];
     expected.sort();
-    assert_eq!(t["alerterEnvironment"], json!(expected));
+    assert_eq!(environment("AlerterFunction"), expected);
 }
 
 #[test]
 fn the_reconciler_gets_exactly_the_variables_it_reads() {
-    let t = template_definitions();
     let mut expected = vec![
         STATUS_TABLE_VAR,
         EVENTS_TABLE_VAR,
@@ -158,25 +139,37 @@ fn the_reconciler_gets_exactly_the_variables_it_reads() {
         "AWS_ENDPOINT_URL_IOT_DATA_PLANE",
     ];
     expected.sort();
-    assert_eq!(t["reconcilerEnvironment"], json!(expected));
-    let template = include_str!("../template.yaml");
-    assert!(template.contains(&format!(
-        "  ReconcileScope:\n    Type: String\n    Default: {}\n",
-        iot_presence::config::DEFAULT_RECONCILE_SCOPE
-    )));
+    assert_eq!(environment("ReconcilerFunction"), expected);
+    let scope = template().parameter("ReconcileScope").unwrap();
+    assert_eq!(scope.kind, "String");
+    assert_eq!(
+        scope.default,
+        Some(Value::from(iot_presence::config::DEFAULT_RECONCILE_SCOPE))
+    );
 }
 
 #[test]
 fn the_rule_adds_the_topic_fields_the_parser_checks() {
-    let template = include_str!("../template.yaml");
-    assert!(template.contains(&format!("topic(4) AS {TOPIC_EVENT_TYPE_FIELD}")));
-    assert!(template.contains(&format!("topic(5) AS {TOPIC_CLIENT_ID_FIELD}")));
-    assert!(template.contains("FROM '$aws/events/presence/+/+'"));
+    let t = template();
+    let payload = &t.resource("PresenceTopicRule").unwrap()["Properties"]["TopicRulePayload"];
+    let sql = payload["Sql"]
+        .as_str()
+        .or_else(|| sub(&payload["Sql"]))
+        .expect("the rule's Sql is a string");
+    assert!(
+        sql.contains(&format!("topic(4) AS {TOPIC_EVENT_TYPE_FIELD}")),
+        "{sql}"
+    );
+    assert!(
+        sql.contains(&format!("topic(5) AS {TOPIC_CLIENT_ID_FIELD}")),
+        "{sql}"
+    );
+    assert!(sql.contains("FROM '$aws/events/presence/+/+'"), "{sql}");
 }
 
 #[test]
 fn parameter_defaults_are_the_codes_defaults() {
-    let template = include_str!("../template.yaml");
+    let t = template();
     let d = iot_presence::config::AlertSettings::DEFAULT;
     for (parameter, default) in [
         ("OfflineThresholdMs", d.offline_threshold_ms),
@@ -185,10 +178,12 @@ fn parameter_defaults_are_the_codes_defaults() {
         ("FutureSkewMs", iot_presence::config::DEFAULT_FUTURE_SKEW_MS),
         ("StatusRetentionDays", 0),
     ] {
-        let declared = format!("  {parameter}:\n    Type: Number\n    Default: {default}\n");
-        assert!(
-            template.contains(&declared),
-            "expected {declared:?} in template.yaml"
+        let declared = t.parameter(parameter).unwrap();
+        assert_eq!(declared.kind, "Number", "{parameter}");
+        assert_eq!(
+            declared.default.as_ref().and_then(Value::as_u64),
+            Some(default),
+            "{parameter}'s default in template.yaml"
         );
     }
 }

@@ -1,53 +1,33 @@
-//! The template's security and operations guarantees, checked on the parsed YAML (CloudFormation
-//! short tags such as `!Ref` stay tagged values): forged events, logs, alarms, TLS, people's
-//! policies, deploy defaults.
+//! The template's security and operations guarantees, checked on the parsed template
+//! (presence-template: CloudFormation short tags such as `!Ref` stay tagged values): forged
+//! events, logs, alarms, TLS, people's policies, deploy defaults.
 
 use iot_presence::alert::pass::LEASE_MS;
-use serde_norway::Value;
+use presence_template::{intrinsic, reference, Template, Value};
 
+/// The parsed template (presence-template) as a document: these checks walk policies and
+/// alarms, which have no typed view.
 fn template() -> Value {
-    serde_norway::from_str(include_str!("../template.yaml")).expect("template.yaml parses")
+    Template::repository().root().clone()
 }
 
-fn resources(t: &Value) -> Vec<(String, Value)> {
+fn of_type(t: &Value, kind: &str) -> Vec<(String, Value)> {
     t["Resources"]
         .as_mapping()
         .unwrap()
         .iter()
+        .filter(|(_, r)| r["Type"] == kind)
         .map(|(k, v)| (k.as_str().unwrap().to_owned(), v.clone()))
         .collect()
 }
 
-fn of_type(t: &Value, kind: &str) -> Vec<(String, Value)> {
-    resources(t)
-        .into_iter()
-        .filter(|(_, r)| r["Type"] == kind)
-        .collect()
-}
-
-/// The target of a `!Ref`/`!GetAtt`/`!Sub`/... tagged value, and the tag.
+/// The tag (`Ref`, `GetAtt`, `Sub`, `If`, ...) of an intrinsic, and its argument.
 fn tagged(v: &Value) -> Option<(String, &Value)> {
-    match v {
-        Value::Tagged(t) => Some((
-            t.tag.to_string().trim_start_matches('!').to_owned(),
-            &t.value,
-        )),
-        _ => None,
-    }
-}
-
-fn reference(v: &Value) -> Option<&str> {
-    match tagged(v) {
-        Some((tag, target)) if tag == "Ref" => target.as_str(),
-        _ => None,
-    }
+    intrinsic(v).map(|(tag, target)| (tag.to_owned(), target))
 }
 
 fn sub(v: &Value) -> &str {
-    match tagged(v) {
-        Some((tag, target)) if tag == "Sub" => target.as_str().unwrap(),
-        _ => panic!("not a !Sub: {v:?}"),
-    }
+    presence_template::sub(v).unwrap_or_else(|| panic!("not a !Sub: {v:?}"))
 }
 
 fn statements(policy_document: &Value) -> Vec<Value> {

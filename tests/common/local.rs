@@ -88,50 +88,23 @@ fn python() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(".local/venv/bin/python")
 }
 
-/// Creates a fresh pair of tables from template.yaml's definitions (`scripts/local_tables.py`:
-/// the template is the one source of truth for keys, indexes and TTL).
+/// Creates a fresh pair of tables from template.yaml's definitions (presence-template: the
+/// template is the one source of truth for keys, indexes and TTL).
 pub async fn create_tables() -> Tables {
     let suffix = unique_suffix();
     let tables = Tables {
         status: format!("presence-status-{suffix}"),
         events: format!("presence-events-{suffix}"),
     };
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let output = tokio::process::Command::new(python())
-        .arg(root.join("scripts/local_tables.py"))
-        .args([
-            "--endpoint",
-            endpoint(),
-            "--status",
-            &tables.status,
-            "--events",
-            &tables.events,
-        ])
-        .output()
-        .await
-        .expect("run scripts/local_tables.py");
-    assert!(
-        output.status.success(),
-        "scripts/local_tables.py failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    presence_template::dynamodb::create_tables(
+        &client(),
+        &presence_template::Template::repository(),
+        &tables.status,
+        &tables.events,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("create the tables from template.yaml: {e}"));
     tables
-}
-
-/// The table and function definitions of template.yaml, as `local_tables.py --print` reads them.
-pub fn template_definitions() -> serde_json::Value {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let output = Command::new(python())
-        .arg(root.join("scripts/local_tables.py"))
-        .arg("--print")
-        .output()
-        .expect("run scripts/local_tables.py --print");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("JSON from local_tables.py")
 }
 
 pub fn store(client: &Client, tables: &Tables, window: Window) -> Store {

@@ -1,0 +1,60 @@
+//! The project's tooling, driven by the scripts under scripts/ (`cargo xtask --help`).
+//! Facts such as table names, shards and attribute names come from the library and from
+//! template.yaml (presence-template), never re-declared here.
+
+mod alerts_demo;
+mod bench;
+mod bench_read;
+mod events;
+mod http;
+mod local;
+mod replay;
+mod runtime_api;
+mod sam_compare;
+mod tables;
+
+use clap::{Parser, Subcommand};
+
+/// What every subcommand returns: a message that says what went wrong.
+pub type Result<T = (), E = Box<dyn std::error::Error + Send + Sync>> = std::result::Result<T, E>;
+
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    about = "iot-presence tooling (run by scripts/*.sh)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Tables(tables::Args),
+    Replay(replay::Args),
+    AlertsDemo(alerts_demo::Args),
+    Bench(bench::Args),
+    BenchRead(bench_read::Args),
+    SamCompare(sam_compare::Args),
+    SamAnswer(sam_compare::AnswerArgs),
+    Topic(sam_compare::TopicArgs),
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Tables(a) => tables::run(a).await,
+        Command::Replay(a) => replay::run(a).await,
+        Command::AlertsDemo(a) => alerts_demo::run(a).await,
+        Command::Bench(a) => bench::run(a).await,
+        Command::BenchRead(a) => bench_read::run(a).await,
+        Command::SamCompare(a) => sam_compare::run(a).await,
+        Command::SamAnswer(a) => sam_compare::answer(a),
+        Command::Topic(a) => sam_compare::topic(a).await,
+    };
+    if let Err(e) = result {
+        eprintln!("xtask: {e}");
+        std::process::exit(1);
+    }
+}
