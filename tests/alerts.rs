@@ -6,7 +6,7 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::alerting::{fixture, kinds, settings, PublishGate, MIN, T0};
+use common::alerting::{fixture, kinds, kinds_for, settings, PublishGate, MIN, T0};
 use common::local;
 use iot_presence::alert::pass::{Alerter, LEASE_MS};
 use iot_presence::event::LifecycleEvent;
@@ -388,11 +388,7 @@ async fn reconnects_racing_a_pass_never_lose_or_repeat_a_notice() {
     received.extend(more);
     assert!(f.pass(threshold + 2 * MIN).await.1.is_empty());
     for c in &clients {
-        let mine: Vec<&str> = received
-            .iter()
-            .filter(|r| r.message["clientId"] == c.as_str())
-            .map(|r| r.message["kind"].as_str().unwrap())
-            .collect();
+        let mine = kinds_for(&received, c);
         let expected: &[&str] = match group(c) {
             "before" => &[],
             _ => &["offline", "back-online"],

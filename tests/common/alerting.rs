@@ -150,6 +150,15 @@ impl Fixture {
     }
 }
 
+/// The kinds of the notices about one client, in arrival order.
+pub fn kinds_for<'a>(received: &'a [Received], client_id: &str) -> Vec<&'a str> {
+    received
+        .iter()
+        .filter(|r| r.message["clientId"] == client_id)
+        .map(|r| r.message["kind"].as_str().unwrap())
+        .collect()
+}
+
 pub fn kinds(received: &[Received]) -> Vec<String> {
     received
         .iter()
@@ -433,11 +442,7 @@ pub async fn reconnects_at_random_points_of_a_pass_never_lose_or_repeat_a_notice
             received.extend(f.pass(later).await.1);
         }
         for c in &clients {
-            let mine: Vec<&str> = received
-                .iter()
-                .filter(|r| r.message["clientId"] == c.as_str())
-                .map(|r| r.message["kind"].as_str().unwrap())
-                .collect();
+            let mine = kinds_for(&received, c);
             assert!(
                 mine.is_empty() || mine == ["offline", "back-online"],
                 "{c}: {mine:?}"

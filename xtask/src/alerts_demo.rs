@@ -22,18 +22,14 @@ const MINUTE: u64 = 60_000;
 #[derive(clap::Args)]
 /// Play an alert timeline on a simulated clock and check the alerts that arrive
 pub struct Args {
+    #[command(flatten)]
+    tables: local::Tables,
     timeline: PathBuf,
     #[arg(long)]
     invoke_url: String,
-    #[arg(long)]
-    endpoint: String,
     /// The presence CLI binary
     #[arg(long)]
     presence: PathBuf,
-    #[arg(long)]
-    status_table: String,
-    #[arg(long)]
-    events_table: String,
     /// Simulated minutes after the last event
     #[arg(long, default_value_t = 12)]
     minutes_after: u64,
@@ -142,13 +138,13 @@ async fn alert_pass(a: &Args, topic: &str, at: u64) -> Result<Value> {
     let out = tokio::process::Command::new(&a.presence)
         .args([
             "--endpoint-url",
-            &a.endpoint,
+            &a.tables.endpoint,
             "--status-table",
-            &a.status_table,
+            &a.tables.status_table,
         ])
         .args([
             "--events-table",
-            &a.events_table,
+            &a.tables.events_table,
             "-o",
             "json",
             "alert-pass",
@@ -202,7 +198,7 @@ pub async fn run(a: Args) -> Result {
     timeline.sort_by_key(ts);
     let end = timeline.last().map(ts).unwrap_or(start) + a.minutes_after * MINUTE;
 
-    let (topic, queue) = subscribed_queue(&a.endpoint).await?;
+    let (topic, queue) = subscribed_queue(&a.tables.endpoint).await?;
     println!(
         "\nalert timeline {}: {} events shifted to start now; one alert pass per simulated \
          minute, threshold and flapping settings at their defaults",

@@ -30,6 +30,8 @@ urllib.request.urlopen("http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018
 #[derive(clap::Args)]
 /// Cold start, RSS, sizes and per-event latency of the handler, with a Python contrast
 pub struct Args {
+    #[command(flatten)]
+    tables: local::Tables,
     /// The native release build of presence-handler
     #[arg(long)]
     binary: PathBuf,
@@ -39,12 +41,6 @@ pub struct Args {
     /// A Python with boto3 (the local server's venv), for the contrast
     #[arg(long)]
     python: PathBuf,
-    #[arg(long)]
-    endpoint: String,
-    #[arg(long)]
-    status_table: String,
-    #[arg(long)]
-    events_table: String,
     #[arg(long, default_value = "events")]
     events_dir: PathBuf,
     #[arg(long, default_value_t = 30)]
@@ -165,7 +161,7 @@ pub async fn run(a: Args) -> Result {
     if a.runs == 0 || a.python_runs == 0 || a.rounds == 0 {
         return Err("--runs, --python-runs and --rounds must be at least 1".into());
     }
-    local::check_local(&a.endpoint)?;
+    local::check_local(&a.tables.endpoint)?;
     let (api, port) = RuntimeApi::start()?;
     let command = |program: &PathBuf| {
         let mut c = Command::new(program);
@@ -178,15 +174,15 @@ pub async fn run(a: Args) -> Result {
             ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
             ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
             ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
-            ("AWS_ENDPOINT_URL_DYNAMODB", a.endpoint.as_str()),
+            ("AWS_ENDPOINT_URL_DYNAMODB", a.tables.endpoint.as_str()),
             ("AWS_DEFAULT_REGION", "us-east-1"),
             (
                 iot_presence::config::STATUS_TABLE_VAR,
-                a.status_table.as_str(),
+                a.tables.status_table.as_str(),
             ),
             (
                 iot_presence::config::EVENTS_TABLE_VAR,
-                a.events_table.as_str(),
+                a.tables.events_table.as_str(),
             ),
         ])
         .envs(local::CHILD_ENV)
@@ -223,11 +219,11 @@ pub async fn run(a: Args) -> Result {
         .filter(|l| l.contains("\"event recorded\""))
         .collect();
 
-    let client = local::dynamodb(&a.endpoint)?;
+    let client = local::dynamodb(&a.tables.endpoint)?;
     let mut sizes = Vec::new();
     for (name, table) in [
-        ("status item", &a.status_table),
-        ("event row", &a.events_table),
+        ("status item", &a.tables.status_table),
+        ("event row", &a.tables.events_table),
     ] {
         // Local, small tables: a Scan is fine here.
         let items = client

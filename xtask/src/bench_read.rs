@@ -32,14 +32,10 @@ const DAY: u64 = 86_400_000;
 #[derive(clap::Args)]
 /// Time `presence list` and `summary` over a large fleet on the local server
 pub struct Args {
+    #[command(flatten)]
+    tables: local::Tables,
     #[arg(long)]
     binary: PathBuf,
-    #[arg(long)]
-    endpoint: String,
-    #[arg(long)]
-    status_table: String,
-    #[arg(long)]
-    events_table: String,
     #[arg(long, default_value_t = 100_000)]
     clients: usize,
     #[arg(long, default_value_t = 3)]
@@ -242,20 +238,20 @@ pub async fn run(a: Args) -> Result {
     if a.clients == 0 || a.runs == 0 {
         return Err("--clients and --runs must be at least 1".into());
     }
-    let client = local::dynamodb(&a.endpoint)?;
+    let client = local::dynamodb(&a.tables.endpoint)?;
     let now = now_ms();
     let load_start = Instant::now();
-    let fleet = load(&client, &a.status_table, a.clients, now).await?;
+    let fleet = load(&client, &a.tables.status_table, a.clients, now).await?;
     let load_seconds = load_start.elapsed().as_secs_f64();
 
     let base: Vec<String> = [
         a.binary.display().to_string().as_str(),
         "--endpoint-url",
-        &a.endpoint,
+        &a.tables.endpoint,
         "--status-table",
-        &a.status_table,
+        &a.tables.status_table,
         "--events-table",
-        &a.events_table,
+        &a.tables.events_table,
         "-o",
         "json",
         // The local server answers one request at a time and scans the whole index for each

@@ -55,3 +55,16 @@ pub fn sdk_error<E: std::error::Error>(what: &str, e: E) -> String {
         aws_sdk_dynamodb::error::DisplayErrorContext(e)
     )
 }
+
+/// The local server and its two tables: the arguments every subcommand that touches the tables
+/// shares (`#[command(flatten)]`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct Tables {
+    /// The local server, e.g. http://127.0.0.1:8000 (nothing else is accepted)
+    #[arg(long)]
+    pub endpoint: String,
+    #[arg(long)]
+    pub status_table: String,
+    #[arg(long)]
+    pub events_table: String,
+}
