@@ -14,6 +14,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use iot_presence::event::{event_key, EventType, Presence};
+use iot_presence::store::item::{to_item, Status};
 use iot_presence::store::schema::{attr, connection_id, status_shard, REASON_NONE};
 
 use crate::events::Item;
@@ -59,14 +60,6 @@ impl Rng {
     }
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: u64) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
 /// One client's status item; returns it, whether it is connected, and its event time.
 fn item(i: usize, now: u64, rng: &mut Rng) -> (Item, bool, u64) {
     let client = format!("device-{i:06}");
@@ -74,47 +67,48 @@ fn item(i: usize, now: u64, rng: &mut Rng) -> (Item, bool, u64) {
     let session = format!("{i:08x}-7e22-4ace-a308-df2c229d27d0");
     let version = rng.range(0, 500);
     let connected_at = now - rng.range(60_000, 7 * DAY);
-    let connection = HashMap::from([(attr::CONNECTED_AT.to_owned(), n(connected_at))]);
-    let mut it: Item = HashMap::from([
-        (attr::CLIENT_ID.to_owned(), s(&client)),
-        (attr::CONNECTED.to_owned(), AttributeValue::Bool(connected)),
-        (attr::SESSION.to_owned(), s(&session)),
-        (attr::VERSION.to_owned(), n(version)),
-        (
-            attr::PRINCIPAL.to_owned(),
-            s("226c64225fce225672257c31e2cb6d3ad21ca514af690bc5cb44f5f58c2222"),
+    let mut st = Status {
+        client_id: client.clone(),
+        connected,
+        session_identifier: Some(session.clone()),
+        version_number: Some(version),
+        principal_identifier: Some(
+            "226c64225fce225672257c31e2cb6d3ad21ca514af690bc5cb44f5f58c2222".to_owned(),
         ),
-        (attr::UPDATED_AT.to_owned(), n(now)),
-        (
-            attr::CONNECTED_SESSION.to_owned(),
-            AttributeValue::M(HashMap::from([(
-                connection_id(&session, version),
-                AttributeValue::M(connection),
-            )])),
-        ),
-        (attr::CONNECTED_AT.to_owned(), n(connected_at)),
-    ]);
+        updated_at: Some(now),
+        connected_at: Some(connected_at),
+        ..Status::default()
+    };
     let (ts, presence, event_type) = if connected {
-        it.insert(attr::DISCONNECT_REASON.into(), s(REASON_NONE));
-        it.insert(attr::IP_ADDRESS.into(), s("198.51.100.7"));
+        st.disconnect_reason = Some(REASON_NONE.to_owned());
+        st.ip_address = Some("198.51.100.7".to_owned());
         (connected_at, Presence::Connected, EventType::Connected)
     } else {
         let ts = (now - rng.range(1_000, 3 * DAY)).max(connected_at + 1);
         let reason = REASONS[rng.range(0, REASONS.len() as u64 - 1) as usize];
-        it.insert(attr::DISCONNECT_REASON.into(), s(reason));
-        it.insert(attr::DISCONNECTED_AT.into(), n(ts));
-        it.insert(attr::CLIENT_INITIATED.into(), AttributeValue::Bool(false));
+        st.disconnect_reason = Some(reason.to_owned());
+        st.disconnected_at = Some(ts);
+        st.client_initiated_disconnect = Some(false);
         (ts, Presence::Disconnected, EventType::Disconnected)
     };
-    it.insert(attr::EVENT_TYPE.into(), s(event_type.as_str()));
-    it.insert(attr::EVENT_TIMESTAMP.into(), n(ts));
+    st.event_type = Some(event_type.as_str().to_owned());
+    st.event_timestamp = Some(ts);
+    st.status_shard = Some(status_shard(&client, presence));
+    st.last_event_key = Some(event_key(ts, event_type, &session));
+    let mut it: Item = to_item(&st).expect("a status item encodes");
+    // The typed item leaves unset fields NULL; a written status item has them absent.
+    it.retain(|_, v| !matches!(v, AttributeValue::Null(_)));
+    // The one map the status update writes by expression (not part of the typed item).
+    let connection = HashMap::from([(
+        attr::CONNECTED_AT.to_owned(),
+        AttributeValue::N(connected_at.to_string()),
+    )]);
     it.insert(
-        attr::STATUS_SHARD.into(),
-        s(status_shard(&client, presence)),
-    );
-    it.insert(
-        attr::LAST_EVENT_KEY.into(),
-        s(event_key(ts, event_type, &session)),
+        attr::CONNECTED_SESSION.to_owned(),
+        AttributeValue::M(HashMap::from([(
+            connection_id(&session, version),
+            AttributeValue::M(connection),
+        )])),
     );
     (it, connected, ts)
 }

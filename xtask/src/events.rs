@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use iot_presence::store::item::Status;
 use iot_presence::store::schema::attr;
+use iot_presence::time::iso_seconds;
 use serde_json::Value;
 
 use crate::{http, local, Result};
@@ -131,31 +133,6 @@ pub async fn status_items(
     Ok(items)
 }
 
-fn s<'a>(item: &'a Item, name: &str) -> &'a str {
-    match item.get(name) {
-        Some(AttributeValue::S(v)) => v,
-        _ => "",
-    }
-}
-
-fn n<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
-    match item.get(name) {
-        Some(AttributeValue::N(v)) => Some(v),
-        _ => None,
-    }
-}
-
-/// An epoch-milliseconds number as `2024-05-01T10:00:00Z` ("?" if it is not one).
-fn iso(ms: &str) -> String {
-    match ms.parse::<u64>() {
-        Ok(ms) => {
-            humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_millis(ms))
-                .to_string()
-        }
-        Err(_) => "?".to_owned(),
-    }
-}
-
 pub const HEADERS: [&str; 6] = [
     "CLIENT",
     "CONNECTED",
@@ -165,23 +142,28 @@ pub const HEADERS: [&str; 6] = [
     "VERSION",
 ];
 
+/// One row of the status table, from the typed status item ("?" where a time is unknown, or
+/// the item does not decode).
 pub fn row(item: &Item) -> Vec<String> {
-    let connected = matches!(item.get(attr::CONNECTED), Some(AttributeValue::Bool(true)));
-    let since = n(
-        item,
-        if connected {
-            attr::CONNECTED_AT
-        } else {
-            attr::DISCONNECTED_AT
-        },
-    );
+    let Ok(st) = Status::from_item(item.clone()) else {
+        return vec!["?".to_owned(); HEADERS.len()];
+    };
+    let since = if st.connected {
+        st.connected_at
+    } else {
+        st.disconnected_at
+    };
     vec![
-        s(item, attr::CLIENT_ID).to_owned(),
-        if connected { "yes" } else { "no" }.to_owned(),
-        since.map_or_else(|| "?".to_owned(), iso),
-        s(item, attr::DISCONNECT_REASON).to_owned(),
-        s(item, attr::SESSION).chars().take(8).collect(),
-        n(item, attr::VERSION).unwrap_or("").to_owned(),
+        st.client_id,
+        if st.connected { "yes" } else { "no" }.to_owned(),
+        since.map_or_else(|| "?".to_owned(), iso_seconds),
+        st.disconnect_reason.unwrap_or_default(),
+        st.session_identifier
+            .unwrap_or_default()
+            .chars()
+            .take(8)
+            .collect(),
+        st.version_number.map(|v| v.to_string()).unwrap_or_default(),
     ]
 }
 
