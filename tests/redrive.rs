@@ -324,7 +324,16 @@ async fn two_runs_at_once_share_the_queue_and_end_on_the_truth() {
     );
     assert_eq!(sum("messages"), total);
     assert_eq!(sum("deleted"), total);
-    assert_eq!(sum("redelivered"), total / 2, "each event's second copy");
+    // At most one copy of each event is a redelivery. It can be none: when the two copies race
+    // and a newer event applies in between, one copy writes the row as `stale` and the other,
+    // whose update applied, replaces it as `applied` (the one overwrite the event log allows),
+    // so neither finds "its" row. Each event still ends with exactly one row (checked below).
+    let redelivered = sum("redelivered");
+    assert!(
+        redelivered <= total / 2 && redelivered + CLIENTS >= total / 2,
+        "each event's second copy: {redelivered} of {}",
+        total / 2
+    );
     assert_eq!(
         sum("applied") + sum("stale") + sum("duplicate"),
         total,
