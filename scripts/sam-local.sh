@@ -94,7 +94,9 @@ else
   # The libraries of those, and the ones a Rust binary links: libc, libm, libgcc_s, the loader.
   libs="$(ldd /bin/dash "$(command -v mv)" "$(command -v chmod)" | awk '$2 == "=>" && $3 ~ /^\// {print $3} NF == 2 && $1 ~ /^\// {print $1}')"
   for lib in libc.so.6 libm.so.6 libgcc_s.so.1 libpthread.so.0 libdl.so.2 librt.so.1; do
-    found="$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64/ {print $NF; exit}')"
+    # awk reads to the end (no `exit`): an early exit can kill ldconfig with SIGPIPE, which
+    # pipefail turns into a failed run.
+    found="$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64/ && !seen {print $NF; seen = 1}')"
     [[ -n "$found" ]] && libs+=$'\n'"$found"
   done
   while read -r lib; do
