@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use common::alerting::{fixture, kinds, kinds_for, settings, PublishGate, MIN, T0};
 use common::local;
+use common::relay::LossyLink;
 use iot_presence::alert::pass::{Alerter, LEASE_MS};
 use iot_presence::event::LifecycleEvent;
+use iot_presence::rule::Window;
 use iot_presence::store::schema::attr;
 use serde_json::json;
 
@@ -472,4 +474,66 @@ async fn reconciled_and_invalid_rows_do_not_make_flapping() {
     local::put_rows(&f.client, &f.tables.events, rows).await;
     let (_, received) = f.pass(T0 + 4 * MIN).await;
     assert_eq!(kinds(&received), Vec::<String>::new(), "{received:?}");
+}
+
+/// Every claim, commit and record of a pass loses its first answer, after DynamoDB applied the
+/// write (a [`LossyLink`]): the SDK retries, the retry's condition fails on the pass's own
+/// write, and the pass must take that refusal as its own. Six clients go offline; two of them
+/// reconnect while their notice is held at a [`PublishGate`], so their commit is refused for
+/// real and their record loses its answer too. Each notice goes out exactly once, in the pass
+/// that is due to send it: without the `alertPass` check, the lost claims are `skipped` and the
+/// notices wait a whole lease; the lost commits and records end as `LeaseLost` errors.
+#[tokio::test]
+async fn answers_lost_after_a_pass_s_own_writes_neither_delay_nor_repeat_a_notice() {
+    let f = fixture(settings()).await;
+    let link = LossyLink::start(attr::ALERT_PASS);
+    let mut gate = PublishGate::start();
+    let lossy_store = local::store(&link.client(), &f.tables, Window::DEFAULT);
+    let lossy = f.alerter_on(lossy_store, &gate.url);
+    let clients: Vec<String> = (0..6).map(|i| format!("lossy-{i}")).collect();
+    let mid_send = |c: &str| c.ends_with('1') || c.ends_with('4');
+    for c in &clients {
+        f.disconnect(c, "s1", T0, "CONNECTION_LOST").await;
+    }
+    f.pass(T0 + 1000).await;
+    let threshold = T0 + 5 * MIN;
+
+    let pass = tokio::spawn(async move { lossy.run(threshold).await });
+    for _ in 0..clients.len() {
+        let held = tokio::time::timeout(Duration::from_secs(30), gate.held.recv())
+            .await
+            .expect("a Publish reaches the gate within 30 s")
+            .expect("the gate is open");
+        if mid_send(&held.client_id) {
+            f.connect(&held.client_id, "s2", threshold + 1).await;
+        }
+        held.release();
+    }
+    let report = pass.await.unwrap();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(
+        (report.offline, report.skipped, report.raced),
+        (6, 0, 2),
+        "{report:?}"
+    );
+    // Six claims, six commits (two refused for real), two records: each lost its first answer.
+    assert_eq!(link.lost(), 14, "the lossy path ran for every write");
+    let mut received = f.sink.drain().await;
+    assert_eq!(kinds(&received), ["offline"; 6]);
+    for c in &clients {
+        let item = f.item(c).await;
+        assert!(!item.contains_key(attr::ALERT_LEASE), "{c}: {item:?}");
+        assert!(item.contains_key(attr::ALERT_PASS), "{c}: {item:?}");
+    }
+
+    // The raced two get their back-online from the next pass, the rest after they return.
+    for c in clients.iter().filter(|c| !mid_send(c)) {
+        f.connect(c, "s2", threshold + 2).await;
+    }
+    let (report, more) = f.pass(threshold + MIN).await;
+    assert_eq!(report.back_online, 6, "{report:?}");
+    received.extend(more);
+    for c in &clients {
+        assert_eq!(kinds_for(&received, c), ["offline", "back-online"], "{c}");
+    }
 }

@@ -105,8 +105,8 @@ async fn ten_thousand_clients_due_at_once() {
     // clients (the 1,000 connected ones are not in the alert index).
     let report = alerter.run(T0 + 5 * MIN).await;
     assert!(report.errors.is_empty(), "{:?}", report.errors);
-    assert_eq!(report.due, offline as u64);
-    assert_eq!(report.offline, offline as u64);
+    assert_eq!(report.due, offline as u64, "{report:?}");
+    assert_eq!(report.offline, offline as u64, "{report:?}");
     let received = sink.drain().await;
     assert_eq!(received.len(), offline);
     assert!(received.iter().all(|r| r.message["kind"] == "offline"));

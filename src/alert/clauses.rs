@@ -44,10 +44,13 @@ pub(super) fn not_leased(e: &mut Expr, now: u64) {
 }
 
 /// This pass holds the item.
-pub(super) fn leased_by(e: &mut Expr, lease_until: u64) {
+pub(super) fn leased_by(e: &mut Expr, lease_until: u64, pass: &str) {
     let lease = e.name(attr::ALERT_LEASE);
     let v = e.value("lease", n(lease_until));
     e.require(format!("{lease} = {v}"));
+    let holder = e.name(attr::ALERT_PASS);
+    let v = e.value("pass", s(pass));
+    e.require(format!("{holder} = {v}"));
 }
 
 /// Writes the plan's alert state (what was sent).

@@ -19,6 +19,12 @@
 //! now + [`LEASE_MS`]), then publishes, then *commits* the new alert state and drops the lease.
 //! Two overlapping passes cannot both claim, so they never send the same notice twice.
 //!
+//! A write whose answer is lost (a reset connection, a timeout after DynamoDB applied it) is
+//! retried by the SDK, and the retry's condition then fails on the pass's own write. So each
+//! pass names itself on the items it claims (`alertPass`, kept after the commit), asks for the
+//! item back when a claim, commit or record is refused, and takes a refusal by its own earlier
+//! attempt as done. Without this, a lost claim answer would hold a due notice back for a lease.
+//!
 //! A crash (or an SNS error) after the claim leaves the lease to expire; the first pass after
 //! that plans again and sends. So delivery is **at-least-once**: a notice is lost only if SNS
 //! loses it, and it is repeated only when a pass dies between SNS accepting the message and the
@@ -176,7 +182,27 @@ pub fn alert_view(status: Status) -> Option<AlertView> {
 
 enum Written {
     Done,
-    Refused,
+    /// The condition failed; the item as it was, when the write asked for it.
+    Refused(Option<Box<Status>>),
+}
+
+impl Written {
+    /// True for a refusal by this pass's own earlier attempt: the item shows `pass` with the
+    /// given lease (`None`: the lease dropped, as the commit and the record do).
+    fn by_own_attempt(&self, pass: &str, lease: Option<u64>) -> bool {
+        matches!(self, Written::Refused(Some(old))
+            if old.alert_pass.as_deref() == Some(pass) && old.alert_lease == lease)
+    }
+}
+
+/// A name for one pass, unique with overwhelming odds: the std hasher's per-process random
+/// keys, mixed with the time (no random-number crate for 64 bits).
+fn pass_name(now: u64) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(now);
+    hasher.write_u32(std::process::id());
+    format!("{:016x}", hasher.finish())
 }
 
 impl Alerter {
@@ -197,10 +223,12 @@ impl Alerter {
     /// One pass at `now` (ms since the epoch; the function passes the wall clock, tests a
     /// simulated one). Failures of single clients are reported, not fatal: the rest go on.
     pub async fn run(&self, now: u64) -> RunReport {
+        let pass: std::sync::Arc<str> = pass_name(now).into();
         let mut shards = JoinSet::new();
         for shard in 0..STATUS_SHARDS {
             let alerter = self.clone();
-            shards.spawn(async move { alerter.run_shard(shard, now).await });
+            let pass = pass.clone();
+            shards.spawn(async move { alerter.run_shard(shard, now, &pass).await });
         }
         let mut report = RunReport::default();
         while let Some(done) = shards.join_next().await {
@@ -212,7 +240,7 @@ impl Alerter {
         report
     }
 
-    async fn run_shard(&self, shard: u32, now: u64) -> RunReport {
+    async fn run_shard(&self, shard: u32, now: u64, pass: &std::sync::Arc<str>) -> RunReport {
         let mut report = RunReport::default();
         let shard_value = alert_partition(shard);
         let mut e = Expr::new();
@@ -258,8 +286,8 @@ impl Alerter {
                 if in_flight.len() >= PER_SHARD {
                     collect(&mut report, in_flight.join_next().await);
                 }
-                let alerter = self.clone();
-                in_flight.spawn(async move { alerter.handle(item, now).await });
+                let (alerter, pass) = (self.clone(), pass.clone());
+                in_flight.spawn(async move { alerter.handle(item, now, &pass).await });
             }
         }
         while let Some(done) = in_flight.join_next().await {
@@ -269,7 +297,7 @@ impl Alerter {
     }
 
     /// Plans one due client and carries the plan out.
-    async fn handle(&self, item: Item, now: u64) -> Result<RunReport, AlertError> {
+    async fn handle(&self, item: Item, now: u64, pass: &str) -> Result<RunReport, AlertError> {
         let client_id = item
             .get(attr::CLIENT_ID)
             .and_then(|v| v.as_s().ok())
@@ -293,12 +321,12 @@ impl Alerter {
             clauses::schedule(&mut e, &client_id, Next::Never);
             clauses::unchanged(&mut e, &seen);
             clauses::not_leased(&mut e, now);
-            return Ok(match self.write(&client_id, "settle", e).await? {
+            return Ok(match self.write(&client_id, "settle", e, false).await? {
                 Written::Done => RunReport {
                     settled: 1,
                     ..report
                 },
-                Written::Refused => RunReport {
+                Written::Refused(_) => RunReport {
                     skipped: 1,
                     ..report
                 },
@@ -317,9 +345,9 @@ impl Alerter {
             clauses::schedule(&mut e, &client_id, plan.next);
             clauses::unchanged(&mut e, &seen);
             clauses::not_leased(&mut e, now);
-            match self.write(&client_id, "reschedule", e).await? {
+            match self.write(&client_id, "reschedule", e, false).await? {
                 Written::Done => count_next(&mut report, plan.next),
-                Written::Refused => report.skipped = 1,
+                Written::Refused(_) => report.skipped = 1,
             }
             return Ok(report);
         }
@@ -328,11 +356,16 @@ impl Alerter {
         let lease_until = now + LEASE_MS;
         let mut claim = Expr::new();
         claim.set(attr::ALERT_LEASE, n(lease_until));
+        claim.set(attr::ALERT_PASS, s(pass));
         clauses::unchanged(&mut claim, &seen);
         clauses::not_leased(&mut claim, now);
-        if let Written::Refused = self.write(&client_id, "claim", claim).await? {
-            report.skipped = 1;
-            return Ok(report);
+        let claimed = self.write(&client_id, "claim", claim, true).await?;
+        if let Written::Refused(_) = claimed {
+            if !claimed.by_own_attempt(pass, Some(lease_until)) {
+                report.skipped = 1;
+                return Ok(report);
+            }
+            info!(client_id, "claim answered late: this pass holds the client");
         }
         for notice in &plan.notices {
             self.publish(&view, notice, now).await?;
@@ -352,9 +385,10 @@ impl Alerter {
         clauses::record(&mut commit, &plan);
         clauses::schedule(&mut commit, &client_id, plan.next);
         commit.remove(attr::ALERT_LEASE);
-        clauses::leased_by(&mut commit, lease_until);
+        clauses::leased_by(&mut commit, lease_until, pass);
         clauses::unchanged(&mut commit, &seen);
-        if let Written::Done = self.write(&client_id, "commit", commit).await? {
+        let committed = self.write(&client_id, "commit", commit, true).await?;
+        if matches!(committed, Written::Done) || committed.by_own_attempt(pass, None) {
             count_next(&mut report, plan.next);
             return Ok(report);
         }
@@ -363,13 +397,13 @@ impl Alerter {
         let mut record = Expr::new();
         clauses::record(&mut record, &plan);
         record.remove(attr::ALERT_LEASE);
-        clauses::leased_by(&mut record, lease_until);
-        match self.write(&client_id, "record", record).await? {
-            Written::Done => {
-                report.raced = 1;
-                Ok(report)
-            }
-            Written::Refused => Err(AlertError::LeaseLost { client_id }),
+        clauses::leased_by(&mut record, lease_until, pass);
+        let recorded = self.write(&client_id, "record", record, true).await?;
+        if matches!(recorded, Written::Done) || recorded.by_own_attempt(pass, None) {
+            report.raced = 1;
+            Ok(report)
+        } else {
+            Err(AlertError::LeaseLost { client_id })
         }
     }
 
@@ -403,14 +437,20 @@ impl Alerter {
         client_id: &str,
         step: &'static str,
         expr: Expr,
+        return_old: bool,
     ) -> Result<Written, AlertError> {
         let result = self
             .store
-            .update_status_item(client_id, expr.build()?, false)
+            .update_status_item(client_id, expr.build()?, return_old)
             .await;
         match result {
             Ok(Ok(_)) => Ok(Written::Done),
-            Ok(Err(_)) => Ok(Written::Refused),
+            // An item that does not decode is not this pass's: a plain refusal.
+            Ok(Err(old)) => {
+                Ok(Written::Refused(old.and_then(|item| {
+                    Status::from_item(item).ok().map(Box::new)
+                })))
+            }
             Err(source) => Err(AlertError::Update {
                 step,
                 table: self.store.status_table.clone(),

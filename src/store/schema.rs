@@ -77,6 +77,10 @@ pub mod attr {
     pub const ALERT_DUE_AT: &str = "alertDueAt";
     /// Until when (ms) one alerter run holds the client while it sends notices.
     pub const ALERT_LEASE: &str = "alertLease";
+    /// Which pass holds the lease, or last held it: kept after the commit, so that a pass whose
+    /// answer was lost, and whose retried write is refused, can tell its own write from
+    /// another pass's.
+    pub const ALERT_PASS: &str = "alertPass";
     /// The disconnection being tracked: `{sessionIdentifier, disconnectedAt, disconnectReason,
     /// alertedAt?}`.
     pub const OUTAGE: &str = "outage";

@@ -15,6 +15,7 @@ use serde_json::json;
 use tokio::task::JoinSet;
 
 use super::local::{self, AlertSink, Received, Tables};
+use super::relay::{Relay, Verdict};
 
 pub const MIN: u64 = 60_000;
 /// 2026-09-21T14:13:20Z
@@ -132,11 +133,17 @@ impl Fixture {
     /// The fixture's alerter (same store, topic and settings) publishing through `sns_url`
     /// (a [`PublishGate`]) instead of straight to the local server.
     pub fn alerter_via(&self, sns_url: &str) -> Alerter {
+        self.alerter_on(self.store.clone(), sns_url)
+    }
+
+    /// An alerter with the fixture's topic and settings on another store (e.g. through a
+    /// [`super::relay::LossyLink`]), publishing through `sns_url`.
+    pub fn alerter_on(&self, store: Store, sns_url: &str) -> Alerter {
         let config = aws_sdk_sns::config::Builder::from(&local::sdk_config())
             .endpoint_url(sns_url)
             .build();
         Alerter::new(
-            self.store.clone(),
+            store,
             aws_sdk_sns::Client::from_conf(config),
             &self.sink.topic_arn,
             self.settings.clone(),
@@ -170,14 +177,12 @@ pub fn kinds(received: &[Received]) -> Vec<String> {
 /// first hands each `Publish` to the test and holds it until the test releases it. An alerter
 /// pointed at it ([`Fixture::alerter_via`]) is stopped, for certain, between its claim and its
 /// commit: whatever the test writes while holding a notice lands exactly in that window, with no
-/// reliance on timing. Plain std networking on its own threads (the tests' tokio has no `net`
-/// feature); it talks to the test through tokio channels.
+/// reliance on timing. It talks to the test through tokio channels.
 pub struct PublishGate {
     pub url: String,
     /// One entry per `Publish`, in arrival order.
     pub held: tokio::sync::mpsc::UnboundedReceiver<HeldPublish>,
-    addr: std::net::SocketAddr,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    _relay: Relay,
 }
 
 /// A `Publish` waiting at the gate; dropping it releases it too (so a failing test never hangs).
@@ -195,106 +200,32 @@ impl HeldPublish {
 
 impl PublishGate {
     pub fn start() -> PublishGate {
-        use std::sync::atomic::Ordering;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the SNS gate");
-        let addr = listener.local_addr().expect("gate address");
-        let upstream = local::endpoint()
-            .strip_prefix("http://")
-            .expect("the local server speaks plain http")
-            .to_owned();
         let (send, held) = tokio::sync::mpsc::unbounded_channel();
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let stopped = stop.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if stopped.load(Ordering::SeqCst) {
-                    break;
+        let relay = Relay::start(move |request| {
+            let form = form_fields(&String::from_utf8_lossy(&request.body));
+            if form.get("Action").map(String::as_str) == Some("Publish") {
+                let message: serde_json::Value =
+                    serde_json::from_str(form.get("Message").map_or("", String::as_str))
+                        .unwrap_or_default();
+                let (release, released) = tokio::sync::oneshot::channel();
+                let publish = HeldPublish {
+                    client_id: message["clientId"].as_str().unwrap_or_default().to_owned(),
+                    kind: message["kind"].as_str().unwrap_or_default().to_owned(),
+                    release,
+                };
+                if send.send(publish).is_ok() {
+                    // Released, or dropped by the test: either way the notice goes on.
+                    let _ = released.blocking_recv();
                 }
-                let Ok(conn) = conn else { continue };
-                let (send, upstream) = (send.clone(), upstream.clone());
-                std::thread::spawn(move || {
-                    if let Err(err) = forward(conn, &upstream, &send) {
-                        eprintln!("SNS gate: {err}");
-                    }
-                });
             }
+            Verdict::Forward
         });
         PublishGate {
-            url: format!("http://{addr}"),
+            url: relay.url.clone(),
             held,
-            addr,
-            stop,
+            _relay: relay,
         }
     }
-}
-
-impl Drop for PublishGate {
-    /// Stops the accept loop: set the flag, then wake the blocked `accept` with one connection.
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
-        let _ = std::net::TcpStream::connect(self.addr);
-    }
-}
-
-/// One request from the SDK: read it whole (head, then a `Content-Length` body), hold it if it is
-/// a `Publish`, pass it to the local server and relay its answer. The server closes each
-/// connection after its answer (`Connection: close`, which the SDK sees too), so one request
-/// per connection, and reading the answer to its end is the whole answer.
-fn forward(
-    conn: std::net::TcpStream,
-    upstream: &str,
-    held: &tokio::sync::mpsc::UnboundedSender<HeldPublish>,
-) -> std::io::Result<()> {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let limit = Some(std::time::Duration::from_secs(30));
-    conn.set_read_timeout(limit)?;
-    let mut reader = BufReader::new(conn.try_clone()?);
-    let mut head = String::new();
-    let mut length = 0usize;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
-            return Ok(()); // closed before a full request: nothing to forward
-        }
-        if let Some((name, value)) = line.split_once(':') {
-            if name.eq_ignore_ascii_case("content-length") {
-                length = value.trim().parse().map_err(std::io::Error::other)?;
-            }
-            if name.eq_ignore_ascii_case("transfer-encoding") {
-                return Err(std::io::Error::other("chunked requests are not supported"));
-            }
-        }
-        head.push_str(&line);
-        if line == "\r\n" {
-            break;
-        }
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body)?;
-    let form = form_fields(&String::from_utf8_lossy(&body));
-    if form.get("Action").map(String::as_str) == Some("Publish") {
-        let message: serde_json::Value =
-            serde_json::from_str(form.get("Message").map_or("", String::as_str))
-                .map_err(std::io::Error::other)?;
-        let (release, released) = tokio::sync::oneshot::channel();
-        let publish = HeldPublish {
-            client_id: message["clientId"].as_str().unwrap_or_default().to_owned(),
-            kind: message["kind"].as_str().unwrap_or_default().to_owned(),
-            release,
-        };
-        if held.send(publish).is_ok() {
-            // Released, or dropped by the test: either way the notice goes on.
-            let _ = released.blocking_recv();
-        }
-    }
-    let mut server = std::net::TcpStream::connect(upstream)?;
-    server.set_read_timeout(limit)?;
-    server.write_all(head.as_bytes())?;
-    server.write_all(&body)?;
-    let mut answer = Vec::new();
-    server.read_to_end(&mut answer)?;
-    let mut conn = conn;
-    conn.write_all(&answer)
 }
 
 /// The fields of an `application/x-www-form-urlencoded` body (the SNS query protocol).

@@ -1,5 +1,6 @@
 //! Shared by the integration tests: the local DynamoDB server and tables (`local`), an alerting
-//! fixture (`alerting`), a GetConnection stand-in (`broker`), and generated true histories of lifecycle events (`history`). Each test
+//! fixture (`alerting`), a GetConnection stand-in (`broker`), a relay that holds requests or
+//! loses answers (`relay`), and generated true histories of lifecycle events (`history`). Each test
 //! binary uses a part.
 #![allow(dead_code)]
 
@@ -7,3 +8,4 @@ pub mod alerting;
 pub mod broker;
 pub mod history;
 pub mod local;
+pub mod relay;
