@@ -13,7 +13,8 @@
 # 2. starts the server on a free port of 127.0.0.1 and creates the tables from template.yaml;
 # 3. runs the function under `cargo lambda watch` (the Lambda runtime API emulator) on
 #    127.0.0.1, and sends every event through the emulator's Invoke API;
-# 4. prints the status table and a summary of outcomes;
+# 4. prints the status table and a summary of outcomes, and checks the function's metrics (EMF
+#    lines in its log) against those outcomes;
 # 5. plays the alert timeline: alert passes (`presence alert-pass --at`) once per simulated
 #    minute, alerts read from an SQS queue subscribed to the local SNS topic;
 # 6. stops everything it started, also on Ctrl-C or failure (KEEP_LOGS=1 keeps the logs).
@@ -54,7 +55,7 @@ setsid cargo lambda watch --quiet --ignore-changes --bin presence-handler \
   --env-var "STATUS_TABLE_NAME=$status_table,EVENTS_TABLE_NAME=$events_table" \
   --env-var "AWS_ENDPOINT_URL_DYNAMODB=$endpoint,AWS_REGION=us-east-1" \
   --env-var "AWS_ACCESS_KEY_ID=local,AWS_SECRET_ACCESS_KEY=local,AWS_LAMBDA_LOG_FORMAT=JSON" \
-  --env-var "FUTURE_SKEW_MS=3600000" \
+  --env-var "FUTURE_SKEW_MS=3600000,METRICS_DIMENSIONS=Stack=replay" \
   >"$work/function.log" 2>&1 &
 cleanup_pids+=("-$!")
 wait_for 120 "cargo lambda watch on 127.0.0.1:$invoke_port" \
@@ -63,7 +64,8 @@ echo "function running under cargo lambda watch on 127.0.0.1:$invoke_port (log: 
 
 xtask replay "$@" \
   --invoke-url "http://127.0.0.1:$invoke_port/2015-03-31/functions/presence-handler/invocations" \
-  --endpoint "$endpoint" --status-table "$status_table"
+  --endpoint "$endpoint" --status-table "$status_table" \
+  --function-log "$work/function.log" --metrics-dimension Stack=replay
 
 if [[ -n "$timeline" ]]; then
   xtask alerts-demo "$timeline" \

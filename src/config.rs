@@ -48,6 +48,10 @@ pub const OFFLINE_THRESHOLD_VAR: &str = "OFFLINE_THRESHOLD_MS";
 pub const FLAPPING_SESSIONS_VAR: &str = "FLAPPING_SESSIONS";
 pub const FLAPPING_WINDOW_VAR: &str = "FLAPPING_WINDOW_MS";
 pub const OFFLINE_THRESHOLDS_VAR: &str = "OFFLINE_THRESHOLDS";
+/// Every how many minutes the alerter counts the fleet for the gauges (0: never).
+pub const FLEET_GAUGE_MINUTES_VAR: &str = "FLEET_GAUGE_MINUTES";
+pub const DEFAULT_FLEET_GAUGE_MINUTES: u64 = 1;
+pub const MAX_FLEET_GAUGE_MINUTES: u64 = 60;
 
 pub const RECONCILE_SCOPE_VAR: &str = "RECONCILE_SCOPE";
 pub const RECONCILE_RATE_VAR: &str = "RECONCILE_RATE";
@@ -221,6 +225,8 @@ pub struct AlertConfig {
     pub tables: Config,
     pub topic_arn: String,
     pub settings: AlertSettings,
+    /// See [`FLEET_GAUGE_MINUTES_VAR`].
+    pub fleet_gauge_minutes: u64,
 }
 
 impl AlertConfig {
@@ -267,10 +273,18 @@ impl AlertConfig {
                     })?,
             },
         };
+        let fleet_gauge_minutes = number(
+            &get,
+            FLEET_GAUGE_MINUTES_VAR,
+            DEFAULT_FLEET_GAUGE_MINUTES,
+            0,
+            MAX_FLEET_GAUGE_MINUTES,
+        )?;
         Ok(AlertConfig {
             tables,
             topic_arn,
             settings,
+            fleet_gauge_minutes,
         })
     }
 }

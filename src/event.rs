@@ -107,7 +107,7 @@ impl Presence {
 }
 
 /// The disconnect reasons AWS documents. Unknown values are kept verbatim ([`LifecycleEvent`]
-/// stores the reason as a string); this list exists for tests, samples and documentation.
+/// stores the reason as a string); the metrics fold the others into one `Reason` (`OTHER`).
 pub const DOCUMENTED_DISCONNECT_REASONS: [&str; 13] = [
     "AUTH_ERROR",
     "CLIENT_INITIATED_DISCONNECT",

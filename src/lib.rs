@@ -26,7 +26,8 @@
 //!    - [`availability`]: availability reports (uptime, outages, MTTR) from the event log.
 //!    - [`reconcile`]: the broker's view (`GetConnection`), the repair rule and the repairs.
 //!    - [`redrive`]: failed events read back from the failure queues' messages.
-//! 5. [`functions`]: the three Lambda handlers; [`logging`]: log set-up for them and the CLI.
+//! 5. [`functions`]: the Lambda handlers; [`logging`]: log set-up for them and the CLI;
+//!    [`telemetry`]: their metrics, as Embedded Metric Format log lines.
 //!
 //! The binaries (`src/bin/`): `presence-handler`, `presence-alerter` and
 //! `presence-reconciler`, the thin Lambda `main`s, and `presence`, the CLI (feature `cli`).
@@ -44,5 +45,6 @@ pub mod reconcile;
 pub mod redrive;
 pub mod rule;
 pub mod store;
+pub mod telemetry;
 pub mod thresholds;
 pub mod time;

@@ -117,6 +117,13 @@ impl Activity {
     }
 }
 
+/// The notice kinds, as the messages, their SNS attribute and the metrics name them.
+pub mod kind {
+    pub const OFFLINE: &str = "offline";
+    pub const BACK_ONLINE: &str = "back-online";
+    pub const FLAPPING: &str = "flapping";
+}
+
 /// One notification about one client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(
@@ -172,9 +179,9 @@ pub enum Notice {
 impl Notice {
     pub fn kind(&self) -> &'static str {
         match self {
-            Notice::Offline { .. } => "offline",
-            Notice::BackOnline { .. } => "back-online",
-            Notice::Flapping { .. } => "flapping",
+            Notice::Offline { .. } => kind::OFFLINE,
+            Notice::BackOnline { .. } => kind::BACK_ONLINE,
+            Notice::Flapping { .. } => kind::FLAPPING,
         }
     }
 }

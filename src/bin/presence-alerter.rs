@@ -2,8 +2,9 @@
 
 use iot_presence::alert::pass::Alerter;
 use iot_presence::config::{aws_config, AlertConfig, Timeouts};
-use iot_presence::functions::alerter::function_handler;
+use iot_presence::functions::alerter::{function_handler, FleetGauges};
 use iot_presence::store::Store;
+use iot_presence::telemetry::{Metrics, MetricsConfig};
 use lambda_runtime::{run, service_fn, Error};
 
 #[tokio::main]
@@ -16,6 +17,11 @@ async fn main() -> Result<(), Error> {
     let sdk = aws_config(None, Timeouts::FUNCTION).await;
     let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.tables);
     let sns = aws_sdk_sns::Client::new(&sdk);
-    let alerter = Alerter::new(store, sns, config.topic_arn, config.settings);
-    run(service_fn(|event| function_handler(&alerter, event))).await
+    let metrics = Metrics::install(&MetricsConfig::from_env()?)?;
+    let alerter = Alerter::new(store.clone(), sns, config.topic_arn, config.settings);
+    let gauges = FleetGauges::new(store, config.fleet_gauge_minutes);
+    run(service_fn(|event| {
+        function_handler(&alerter, &gauges, &metrics, event)
+    }))
+    .await
 }

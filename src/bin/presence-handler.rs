@@ -3,6 +3,7 @@
 use iot_presence::config::{dynamodb_client, Config, Timeouts};
 use iot_presence::functions::ingest::function_handler;
 use iot_presence::store::Store;
+use iot_presence::telemetry::{Metrics, MetricsConfig};
 use lambda_runtime::{run, service_fn, Error};
 
 #[tokio::main]
@@ -12,6 +13,10 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env().inspect_err(|err| {
         tracing::error!(error = %err, "invalid configuration");
     })?;
+    let metrics = Metrics::install(&MetricsConfig::from_env()?)?;
     let store = Store::new(dynamodb_client(None, Timeouts::FUNCTION).await, &config);
-    run(service_fn(|event| function_handler(&store, event))).await
+    run(service_fn(|event| {
+        function_handler(&store, &metrics, event)
+    }))
+    .await
 }

@@ -1,21 +1,84 @@
-//! The alerter function: one alert pass a minute, on the wall clock.
+//! The alerter function: one alert pass a minute, on the wall clock, and the fleet gauges.
 
 use tracing::info;
 
 use crate::alert::pass::{Alerter, RunReport};
+use crate::errors::error_chain;
+use crate::read::FleetCounts;
+use crate::store::Store;
+use crate::telemetry::{self, Metrics};
 use crate::time::now_ms;
 
-/// The scheduled function's handler: one pass on the wall clock. The payload (an EventBridge
-/// scheduled event) carries nothing the pass needs. A pass with failures fails the invocation,
-/// so the function's `Errors` metric (and its alarm) sees them; the failed clients stay due
-/// and the next minute's pass retries them.
+/// Counts the fleet for the `ConnectedClients`/`DisconnectedClients` gauges every
+/// `every_minutes` minutes of the wall clock (0: never). The alerter runs every minute, so
+/// the gauges ride on it rather than on a function of their own; a count costs reads in
+/// proportion to the fleet (README "Fleet gauges"), hence the interval.
+#[derive(Debug, Clone)]
+pub struct FleetGauges {
+    store: Store,
+    every_minutes: u64,
+}
+
+impl FleetGauges {
+    pub fn new(store: Store, every_minutes: u64) -> Self {
+        FleetGauges {
+            store,
+            every_minutes,
+        }
+    }
+
+    /// Whether the pass at `now` (ms) counts: the first pass of each interval.
+    pub fn due(&self, now: u64) -> bool {
+        self.every_minutes > 0 && (now / 60_000) % self.every_minutes == 0
+    }
+
+    /// Counts the fleet when due, and sets the gauges.
+    pub async fn count(&self, now: u64) -> Result<Option<FleetCounts>, crate::read::ReadError> {
+        if !self.due(now) {
+            return Ok(None);
+        }
+        let counts = self.store.fleet_counts().await?;
+        telemetry::fleet_counted(counts);
+        Ok(Some(counts))
+    }
+}
+
+/// The scheduled function's handler: one pass on the wall clock, and the fleet count beside
+/// it. The payload (an EventBridge scheduled event) carries nothing the pass needs. A pass with
+/// failures, or a failed count, fails the invocation, so the function's `Errors` metric (and
+/// its alarm) sees them; the failed clients stay due and the next minute's pass retries them.
 pub async fn function_handler(
     alerter: &Alerter,
-    _event: lambda_runtime::LambdaEvent<serde_json::Value>,
+    gauges: &FleetGauges,
+    metrics: &Metrics,
+    event: lambda_runtime::LambdaEvent<serde_json::Value>,
+) -> Result<RunReport, lambda_runtime::Diagnostic> {
+    let result = pass(alerter, gauges, now_ms()).await;
+    metrics.flush(&event.context.request_id);
+    result
+}
+
+/// One pass and one count at `now`, with their metrics recorded.
+pub async fn pass(
+    alerter: &Alerter,
+    gauges: &FleetGauges,
+    now: u64,
 ) -> Result<RunReport, lambda_runtime::Diagnostic> {
     let started = std::time::Instant::now();
-    let report = alerter.run(now_ms()).await;
-    let elapsed_ms = started.elapsed().as_millis() as u64;
+    let (report, counted) = tokio::join!(alerter.run(now), gauges.count(now));
+    let elapsed = started.elapsed();
+    telemetry::pass_done(&report, elapsed);
+    let elapsed_ms = elapsed.as_millis() as u64;
+    let counts = match counted {
+        Ok(counts) => counts,
+        Err(err) => {
+            tracing::error!(error = %error_chain(&err), "fleet count failed");
+            return Err(lambda_runtime::Diagnostic {
+                error_type: "FleetCountFailed".to_owned(),
+                error_message: error_chain(&err),
+            });
+        }
+    };
     if report.errors.is_empty() {
         info!(
             due = report.due,
@@ -26,6 +89,8 @@ pub async fn function_handler(
             settled = report.settled,
             skipped = report.skipped,
             raced = report.raced,
+            connected = counts.map(|c| c.connected),
+            disconnected = counts.map(|c| c.disconnected),
             elapsed_ms,
             "alert pass"
         );

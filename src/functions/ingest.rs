@@ -12,6 +12,7 @@ use crate::errors::error_chain;
 use crate::event::{InvalidEvent, LifecycleEvent};
 use crate::rule::Outcome;
 use crate::store::{Store, StoreError};
+use crate::telemetry::{self, Metrics};
 use crate::time::now_ms;
 
 /// What the function returns for a recorded event (stale and duplicate events are successes).
@@ -73,6 +74,7 @@ pub async fn handle(store: &Store, payload: &str, now_ms: u64) -> Result<Respons
     let started = Instant::now();
     let event = LifecycleEvent::parse(payload).inspect_err(|err| {
         warn!(error = %err, payload_bytes = payload.len(), "rejected invalid event");
+        telemetry::event_handled(telemetry::OUTCOME_INVALID, None, started.elapsed());
     })?;
     let recorded = store
         .record(&event, payload, now_ms)
@@ -86,7 +88,11 @@ pub async fn handle(store: &Store, payload: &str, now_ms: u64) -> Result<Respons
                 error = %error_chain(err),
                 "could not record event"
             );
+            telemetry::event_handled(telemetry::OUTCOME_FAILED, None, started.elapsed());
         })?;
+    let seen = telemetry::is_seen(recorded.outcome, recorded.redelivered)
+        .then_some((event.event_type, event.disconnect_reason.as_deref()));
+    telemetry::event_handled(recorded.outcome.as_str(), seen, started.elapsed());
     info!(
         clientId = %event.client_id,
         eventType = %event.event_type,
@@ -114,10 +120,13 @@ pub async fn handle(store: &Store, payload: &str, now_ms: u64) -> Result<Respons
 }
 
 /// The `service_fn` body: the payload arrives as raw JSON so the event table can keep it
-/// exactly as received.
+/// exactly as received. The invocation's metrics are written after it, success or not.
 pub async fn function_handler(
     store: &Store,
+    metrics: &Metrics,
     event: LambdaEvent<Box<RawValue>>,
 ) -> Result<Response, HandlerError> {
-    handle(store, event.payload.get(), now_ms()).await
+    let response = handle(store, event.payload.get(), now_ms()).await;
+    metrics.flush(&event.context.request_id);
+    response
 }

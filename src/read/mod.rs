@@ -53,6 +53,14 @@ where
     }
 }
 
+/// How many clients are connected and disconnected ([`Store::fleet_counts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FleetCounts {
+    pub connected: u64,
+    pub disconnected: u64,
+}
+
 /// Which items of one index shard to read.
 #[derive(Debug, Clone, Copy)]
 struct ShardQuery {
@@ -203,6 +211,21 @@ impl Store {
                 ShardResult::Items(i) => i.len() as u64,
             })
             .sum())
+    }
+
+    /// The fleet gauges: connected and disconnected clients, by COUNT queries over the 32
+    /// shards of the status index, in parallel. Exact when no state change lands while it
+    /// counts (a client that changes state meanwhile may be counted in both or neither). Its
+    /// cost follows the index size, not the changes: README "Fleet gauges" has the sums.
+    pub async fn fleet_counts(&self) -> Result<FleetCounts, ReadError> {
+        let (connected, disconnected) = tokio::try_join!(
+            self.count(ShardQuery::new(Presence::Connected)),
+            self.count(ShardQuery::new(Presence::Disconnected)),
+        )?;
+        Ok(FleetCounts {
+            connected,
+            disconnected,
+        })
     }
 
     /// One client's status by key; `None` for a client never seen.
