@@ -7,7 +7,9 @@ use iot_presence::config::{
     OFFLINE_THRESHOLDS_VAR, OFFLINE_THRESHOLD_VAR, RECONCILE_RATE_VAR, RECONCILE_SCOPE_VAR,
     RETENTION_VAR, STATUS_RETENTION_VAR, STATUS_TABLE_VAR, WINDOW_VAR,
 };
+use iot_presence::config::FLEET_GAUGE_MINUTES_VAR;
 use iot_presence::event::{TOPIC_CLIENT_ID_FIELD, TOPIC_EVENT_TYPE_FIELD};
+use iot_presence::telemetry::{self, label, name};
 use iot_presence::store::schema::{attr, ALERT_INDEX, STATUS_INDEX};
 use presence_template::{sub, Key, Projection, Template, TimeToLive, Value};
 
@@ -101,6 +103,8 @@ fn the_function_gets_exactly_the_variables_the_code_reads() {
         RETENTION_VAR,
         FUTURE_SKEW_VAR,
         STATUS_RETENTION_VAR,
+        telemetry::NAMESPACE_VAR,
+        telemetry::DIMENSIONS_VAR,
         // Read by the AWS SDK; set only for `sam local` (LocalEndpoint), absent when deployed.
         "AWS_ENDPOINT_URL",
     ];
@@ -118,6 +122,9 @@ fn the_alerter_gets_exactly_the_variables_it_reads() {
         OFFLINE_THRESHOLDS_VAR,
         FLAPPING_SESSIONS_VAR,
         FLAPPING_WINDOW_VAR,
+        FLEET_GAUGE_MINUTES_VAR,
+        telemetry::NAMESPACE_VAR,
+        telemetry::DIMENSIONS_VAR,
         // Read by the AWS SDK; set only for `sam local` (LocalEndpoint), absent when deployed.
         "AWS_ENDPOINT_URL",
     ];
@@ -177,6 +184,10 @@ fn parameter_defaults_are_the_codes_defaults() {
         ("FlappingWindowMs", d.flapping_window_ms),
         ("FutureSkewMs", iot_presence::config::DEFAULT_FUTURE_SKEW_MS),
         ("StatusRetentionDays", 0),
+        (
+            "FleetGaugeMinutes",
+            iot_presence::config::DEFAULT_FLEET_GAUGE_MINUTES,
+        ),
     ] {
         let declared = t.parameter(parameter).unwrap();
         assert_eq!(declared.kind, "Number", "{parameter}");
@@ -185,5 +196,94 @@ fn parameter_defaults_are_the_codes_defaults() {
             Some(default),
             "{parameter}'s default in template.yaml"
         );
+    }
+}
+
+/// The dashboard's body with its `${…}` references replaced by placeholders, parsed.
+fn dashboard() -> (serde_json::Value, String) {
+    let t = template();
+    let body = sub(&t.resource("Dashboard").unwrap()["Properties"]["DashboardBody"])
+        .expect("DashboardBody is a !Sub")
+        .to_owned();
+    let mut text = String::new();
+    let mut rest = body.as_str();
+    while let Some(start) = rest.find("${") {
+        let end = start + rest[start..].find('}').expect("a closed ${...}");
+        text.push_str(&rest[..start]);
+        text.push_str(&format!("<{}>", &rest[start + 2..end]));
+        rest = &rest[end + 1..];
+    }
+    text.push_str(rest);
+    let parsed = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}:\n{text}"));
+    (parsed, body)
+}
+
+/// The dashboard plots every metric the functions write, by the names and labels the code
+/// uses, in the namespace parameter with the stack's dimension, and nothing else of its own.
+#[test]
+fn the_dashboard_plots_the_metrics_the_functions_write() {
+    let t = template();
+    let default = t.parameter("MetricsNamespace").unwrap().default;
+    assert_eq!(
+        default.as_ref().and_then(Value::as_str),
+        Some(telemetry::DEFAULT_NAMESPACE)
+    );
+    let (dashboard, body) = dashboard();
+    let mut plotted = std::collections::BTreeSet::new();
+    let outcomes: Vec<&str> = iot_presence::rule::Outcome::ALL
+        .iter()
+        .map(|o| o.as_str())
+        .chain([telemetry::OUTCOME_INVALID, telemetry::OUTCOME_FAILED])
+        .collect();
+    let kinds = [
+        iot_presence::alert::rule::kind::OFFLINE,
+        iot_presence::alert::rule::kind::BACK_ONLINE,
+        iot_presence::alert::rule::kind::FLAPPING,
+    ];
+    for widget in dashboard["widgets"].as_array().unwrap() {
+        let mut previous: Vec<serde_json::Value> = Vec::new();
+        for metric in widget["properties"]["metrics"].as_array().into_iter().flatten() {
+            let mut parts: Vec<serde_json::Value> = metric
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|p| !p.is_object())
+                .cloned()
+                .collect();
+            if parts.first().and_then(|p| p.as_str()) == Some("...") {
+                // "...": the previous metric with its last dimension value replaced.
+                let mut repeated = previous.clone();
+                repeated.truncate(previous.len() - (parts.len() - 1));
+                repeated.extend(parts.drain(1..));
+                parts = repeated;
+            }
+            previous = parts.clone();
+            let strings: Vec<&str> = parts.iter().filter_map(|p| p.as_str()).collect();
+            if strings.first() != Some(&"<MetricsNamespace>") {
+                continue;
+            }
+            let metric_name = strings[1];
+            assert!(name::ALL.contains(&metric_name), "{metric_name} is not written");
+            assert_eq!(strings[2..4], ["Stack", "<AWS::StackName>"], "{metric_name}");
+            for pair in strings[4..].chunks(2) {
+                match pair[0] {
+                    l if l == label::OUTCOME => assert!(outcomes.contains(&pair[1]), "{pair:?}"),
+                    l if l == label::KIND => assert!(kinds.contains(&pair[1]), "{pair:?}"),
+                    other => panic!("{metric_name}: dimension {other} is not written"),
+                }
+            }
+            plotted.insert(metric_name.to_owned());
+        }
+    }
+    // Disconnects by reason come through a SEARCH expression.
+    assert!(body.contains("MetricName=\\\"Disconnects\\\""), "{body}");
+    plotted.insert(name::DISCONNECTS.to_owned());
+    for metric in name::ALL {
+        assert!(plotted.contains(metric), "{metric} is not on the dashboard");
+    }
+    for outcome in &outcomes {
+        if *outcome != "reconciled" {
+            assert!(body.contains(&format!("\"{outcome}\"")), "outcome {outcome} not plotted");
+        }
     }
 }
