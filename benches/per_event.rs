@@ -38,7 +38,7 @@ fn per_event(c: &mut Criterion) {
         group.bench_function("build_requests", |b| {
             b.iter(|| {
                 let key = event.event_key();
-                let update = status_update(black_box(&event), &key, Window::DEFAULT, 1, 0);
+                let update = status_update(black_box(&event), &key, Window::DEFAULT, 1, 0, 16);
                 let row = event_row(&event, &key, raw, Outcome::Applied, 1, 30);
                 (update, row)
             })
@@ -48,7 +48,7 @@ fn per_event(c: &mut Criterion) {
                 let event = LifecycleEvent::parse(black_box(raw)).unwrap();
                 let verdict = decide(Some(&item), &event.observed().unwrap(), Window::DEFAULT);
                 let key = event.event_key();
-                let update = status_update(&event, &key, Window::DEFAULT, 1, 0);
+                let update = status_update(&event, &key, Window::DEFAULT, 1, 0, 16);
                 let row = event_row(&event, &key, raw, Outcome::Applied, 1, 30);
                 (verdict, update, row)
             })

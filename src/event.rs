@@ -38,6 +38,10 @@ pub const TOPIC_EVENT_TYPE_FIELD: &str = "topicEventType";
 /// The field the IoT rule adds with `topic(5)`: the client id from the topic.
 pub const TOPIC_CLIENT_ID_FIELD: &str = "topicClientId";
 
+/// The one client id no event may carry: the key of the status table's settings item
+/// (`crate::store::shards`), which must never be mistaken for a client's status.
+pub const RESERVED_CLIENT_ID: &str = "$iot-presence/status-shards";
+
 /// Which lifecycle topic the event was published on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventType {
@@ -162,6 +166,10 @@ pub enum InvalidEvent {
     Empty(&'static str),
     #[error("field `clientId` is {0} bytes long; AWS IoT allows at most {MAX_CLIENT_ID_BYTES}")]
     ClientIdTooLong(usize),
+    #[error(
+        "field `clientId` is {RESERVED_CLIENT_ID:?}, the key of the status table's settings item"
+    )]
+    ReservedClientId,
     #[error("field `{field}` is {len} bytes long; at most {max} are accepted")]
     TooLong {
         field: &'static str,
@@ -315,6 +323,9 @@ impl LifecycleEvent {
         let client_id = required_str(obj, "clientId")?;
         if client_id.len() > MAX_CLIENT_ID_BYTES {
             return Err(InvalidEvent::ClientIdTooLong(client_id.len()));
+        }
+        if client_id == RESERVED_CLIENT_ID {
+            return Err(InvalidEvent::ReservedClientId);
         }
         let event_type_str = required_str(obj, "eventType")?;
         let event_type = EventType::parse(event_type_str)

@@ -95,7 +95,7 @@ proptest! {
                 prop_assert!(e.client_id.len() <= MAX_CLIENT_ID_BYTES);
                 let row = event_row(&e, &key, &raw, Outcome::Applied, RECEIVED_LATER, 30).to_item();
                 prop_assert!(item_size(&row) < 400_000, "row of {} bytes", item_size(&row));
-                let update = status_update(&e, &key, Window::DEFAULT, RECEIVED_LATER, retention).unwrap();
+                let update = status_update(&e, &key, Window::DEFAULT, RECEIVED_LATER, retention, 16).unwrap();
                 prop_assert!(update.is_some());
             }
             Err(InvalidEvent::PayloadTooLarge(n)) => prop_assert!(n > MAX_PAYLOAD_BYTES),

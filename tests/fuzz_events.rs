@@ -202,7 +202,7 @@ fn check(input: &str) -> Result<bool, String> {
         return Err("an empty attribute name".into());
     }
     if event.observed().is_some()
-        != status_update(&event, &key, Window::DEFAULT, 1, 0)
+        != status_update(&event, &key, Window::DEFAULT, 1, 0, 16)
             .unwrap()
             .is_some()
     {

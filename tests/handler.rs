@@ -7,7 +7,7 @@ use common::local::{self, b, event_rows, is_null, n, s, status_item, Tables};
 use iot_presence::event::Presence;
 use iot_presence::functions::ingest::{handle, HandlerError, Response};
 use iot_presence::rule::{Outcome, Window};
-use iot_presence::store::schema::{attr, status_shard};
+use iot_presence::store::schema::{attr, status_shard, DEFAULT_STATUS_SHARDS};
 use iot_presence::store::Store;
 use lambda_runtime::Diagnostic;
 use serde_json::{json, Value};
@@ -64,7 +64,7 @@ async fn a_session_connects_then_disconnects() {
     assert_eq!(n(&item, attr::UPDATED_AT), Some(NOW));
     assert_eq!(
         s(&item, attr::STATUS_SHARD),
-        Some(status_shard("dev-1", Presence::Connected).as_str())
+        Some(status_shard("dev-1", Presence::Connected, DEFAULT_STATUS_SHARDS).as_str())
     );
     assert!(!item.contains_key(attr::DISCONNECTED_AT));
     assert!(!item.contains_key(attr::CLIENT_INITIATED));
@@ -89,7 +89,7 @@ async fn a_session_connects_then_disconnects() {
     assert_eq!(s(&item, attr::IP_ADDRESS), Some("8.8.42.11"));
     assert_eq!(
         s(&item, attr::STATUS_SHARD),
-        Some(status_shard("dev-1", Presence::Disconnected).as_str())
+        Some(status_shard("dev-1", Presence::Disconnected, DEFAULT_STATUS_SHARDS).as_str())
     );
 
     // The log holds both events, raw, in time order, with their outcomes and TTL.

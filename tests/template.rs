@@ -2,15 +2,15 @@
 //! the variables it reads, and the fields the IoT rule adds. Read through presence-template
 //! (the parsed template, short tags kept), never by matching text.
 
+use iot_presence::config::FLEET_GAUGE_MINUTES_VAR;
 use iot_presence::config::{
     ALERT_TOPIC_VAR, EVENTS_TABLE_VAR, FLAPPING_SESSIONS_VAR, FLAPPING_WINDOW_VAR, FUTURE_SKEW_VAR,
     OFFLINE_THRESHOLDS_VAR, OFFLINE_THRESHOLD_VAR, RECONCILE_RATE_VAR, RECONCILE_SCOPE_VAR,
     RETENTION_VAR, STATUS_RETENTION_VAR, STATUS_TABLE_VAR, WINDOW_VAR,
 };
-use iot_presence::config::FLEET_GAUGE_MINUTES_VAR;
 use iot_presence::event::{TOPIC_CLIENT_ID_FIELD, TOPIC_EVENT_TYPE_FIELD};
-use iot_presence::telemetry::{self, label, name};
 use iot_presence::store::schema::{attr, ALERT_INDEX, STATUS_INDEX};
+use iot_presence::telemetry::{self, label, name};
 use presence_template::{sub, Key, Projection, Template, TimeToLive, Value};
 
 fn template() -> Template {
@@ -242,7 +242,11 @@ fn the_dashboard_plots_the_metrics_the_functions_write() {
     ];
     for widget in dashboard["widgets"].as_array().unwrap() {
         let mut previous: Vec<serde_json::Value> = Vec::new();
-        for metric in widget["properties"]["metrics"].as_array().into_iter().flatten() {
+        for metric in widget["properties"]["metrics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             let mut parts: Vec<serde_json::Value> = metric
                 .as_array()
                 .unwrap()
@@ -263,8 +267,15 @@ fn the_dashboard_plots_the_metrics_the_functions_write() {
                 continue;
             }
             let metric_name = strings[1];
-            assert!(name::ALL.contains(&metric_name), "{metric_name} is not written");
-            assert_eq!(strings[2..4], ["Stack", "<AWS::StackName>"], "{metric_name}");
+            assert!(
+                name::ALL.contains(&metric_name),
+                "{metric_name} is not written"
+            );
+            assert_eq!(
+                strings[2..4],
+                ["Stack", "<AWS::StackName>"],
+                "{metric_name}"
+            );
             for pair in strings[4..].chunks(2) {
                 match pair[0] {
                     l if l == label::OUTCOME => assert!(outcomes.contains(&pair[1]), "{pair:?}"),
@@ -283,7 +294,10 @@ fn the_dashboard_plots_the_metrics_the_functions_write() {
     }
     for outcome in &outcomes {
         if *outcome != "reconciled" {
-            assert!(body.contains(&format!("\"{outcome}\"")), "outcome {outcome} not plotted");
+            assert!(
+                body.contains(&format!("\"{outcome}\"")),
+                "outcome {outcome} not plotted"
+            );
         }
     }
 }

@@ -56,7 +56,7 @@ use crate::read::ReadError;
 use crate::rule::Outcome;
 use crate::store::expr::{n, s, Expr, ExprError};
 use crate::store::item::{Item, ItemProblem, MalformedItem, Status};
-use crate::store::schema::{alert_partition, attr, ALERT_INDEX, REASON_UNKNOWN, STATUS_SHARDS};
+use crate::store::schema::{alert_partition, attr, ALERT_INDEX, ALERT_SHARDS, REASON_UNKNOWN};
 use crate::store::Store;
 
 /// How long a pass holds a client while it sends: three times the alerter function's timeout
@@ -225,7 +225,7 @@ impl Alerter {
     pub async fn run(&self, now: u64) -> RunReport {
         let pass: std::sync::Arc<str> = pass_name(now).into();
         let mut shards = JoinSet::new();
-        for shard in 0..STATUS_SHARDS {
+        for shard in 0..ALERT_SHARDS {
             let alerter = self.clone();
             let pass = pass.clone();
             shards.spawn(async move { alerter.run_shard(shard, now, &pass).await });

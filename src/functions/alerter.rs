@@ -37,7 +37,8 @@ impl FleetGauges {
         if !self.due(now) {
             return Ok(None);
         }
-        let counts = self.store.fleet_counts().await?;
+        // Boxed: the pass and the count are joined, and their futures together are deep.
+        let counts = Box::pin(self.store.fleet_counts()).await?;
         telemetry::fleet_counted(counts);
         Ok(Some(counts))
     }

@@ -3,8 +3,9 @@
 //! fleet-wide `rebuild --all` recovery and says so).
 //!
 //! Fleet-wide questions go to the status index, whose partition key is sharded
-//! (`connected#00` … `disconnected#15`, see [`STATUS_SHARDS`]): the 16 shards are
-//! queried in parallel and merged.
+//! (`connected#00` … `disconnected#15` with the default 16 shards): the shards of the table's
+//! layout ([`crate::store::shards`]; both layouts during a migration) are queried in parallel
+//! and merged.
 
 mod summary;
 
@@ -20,7 +21,7 @@ pub use summary::{Alerted, Summary, OFFLINE_BUCKETS_MS};
 use crate::event::Presence;
 use crate::store::expr::{n, s, Expr, ExprError};
 use crate::store::item::{EventRow, Item, ItemProblem, MalformedItem, Status};
-use crate::store::schema::{attr, status_partition, STATUS_INDEX, STATUS_SHARDS};
+use crate::store::schema::{attr, status_partition, STATUS_INDEX};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, Error)]
@@ -181,8 +182,9 @@ impl Store {
 
     /// All shards of a query, in parallel.
     async fn query_shards(&self, q: ShardQuery) -> Result<Vec<ShardResult>, ReadError> {
+        let shards = self.shard_layout().await?.read_shards();
         let mut tasks = JoinSet::new();
-        for shard in 0..STATUS_SHARDS {
+        for shard in 0..shards {
             tasks.spawn(query_shard(
                 self.client.clone(),
                 self.status_table.clone(),
@@ -190,7 +192,7 @@ impl Store {
                 q,
             ));
         }
-        let mut results = Vec::with_capacity(STATUS_SHARDS as usize);
+        let mut results = Vec::with_capacity(shards as usize);
         while let Some(done) = tasks.join_next().await {
             results.push(done.expect("shard query task panicked")?);
         }

@@ -9,7 +9,7 @@ use super::{dynamo_error, ReadError, ShardQuery, ShardResult};
 use crate::event::Presence;
 use crate::store::expr::{s, Expr};
 use crate::store::item::{Item, Status};
-use crate::store::schema::{alert_partition, attr, ALERT_INDEX, REASON_UNKNOWN, STATUS_SHARDS};
+use crate::store::schema::{alert_partition, attr, ALERT_INDEX, ALERT_SHARDS, REASON_UNKNOWN};
 use crate::store::Store;
 
 /// Offline-duration buckets of [`Summary`]: < 5 min, < 1 h, < 1 day, older.
@@ -118,7 +118,7 @@ impl Store {
     /// Clients in a flapping episode: every entry of the alert index that has one.
     async fn flapping(&self) -> Result<Vec<Alerted>, ReadError> {
         let mut tasks = JoinSet::new();
-        for shard in 0..STATUS_SHARDS {
+        for shard in 0..ALERT_SHARDS {
             let mut e = Expr::new();
             let (shard_name, flapping, client) = (
                 e.name(attr::ALERT_SHARD),

@@ -43,6 +43,8 @@ pub enum RepairError {
         #[source]
         source: Box<SdkError<UpdateItemError>>,
     },
+    #[error("reading the status table's shard count failed")]
+    Shards(#[source] Box<crate::store::StoreError>),
 }
 
 impl Store {
@@ -85,8 +87,13 @@ impl Store {
             .build()
             .expect("table name and item are set");
 
+        let shards = self
+            .shard_layout()
+            .await
+            .map_err(|err| RepairError::Shards(Box::new(err)))?
+            .status_shards;
         let expr = self
-            .repair_update(client_id, read_key, repair, answer, &key)
+            .repair_update(client_id, read_key, repair, answer, &key, shards)
             .build()?;
         let update = Update::builder()
             .table_name(&self.status_table)
@@ -123,6 +130,7 @@ impl Store {
         repair: &Repair,
         answer: &BrokerAnswer,
         key: &str,
+        status_shards: u32,
     ) -> Expr {
         let mut e = Expr::new();
         e.remove(attr::CONNECTED_SESSION);
@@ -137,7 +145,7 @@ impl Store {
         e.set(attr::LAST_EVENT_KEY, s(key));
         e.set(
             attr::STATUS_SHARD,
-            s(status_shard(client_id, repair.presence)),
+            s(status_shard(client_id, repair.presence, status_shards)),
         );
         e.set(attr::ALERT_DUE_AT, n(now));
         e.set(attr::RECONCILED_AT, n(now));

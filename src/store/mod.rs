@@ -15,6 +15,7 @@ pub mod events;
 pub mod expr;
 pub mod item;
 pub mod schema;
+pub mod shards;
 pub mod status;
 
 use aws_sdk_dynamodb::error::SdkError;
@@ -71,6 +72,27 @@ pub enum StoreError {
          applies the event over the item it returned; the condition and the rule disagree"
     )]
     RuleDisagreement { table: String, client_id: String },
+    #[error("DynamoDB GetItem of the shard settings in status table {table} failed")]
+    GetSettings {
+        table: String,
+        #[source]
+        source: Box<SdkError<aws_sdk_dynamodb::operation::get_item::GetItemError>>,
+    },
+    #[error("STATUS_SHARDS={count} is invalid: expected {expected}")]
+    ShardCount { count: u32, expected: String },
+    #[error(
+        "STATUS_SHARDS={deployed} disagrees with status table {table}, which has {} shards{}: \
+         deploy StatusShards={}, or change the table's count with `presence shards migrate --to \
+         {deployed}` (README \"A shard count that grows with the fleet\")",
+        layout.status_shards,
+        layout.migrating_from.map(|f| format!(" (migrating from {f})")).unwrap_or_default(),
+        layout.status_shards
+    )]
+    ShardsDisagree {
+        table: String,
+        deployed: u32,
+        layout: shards::ShardLayout,
+    },
 }
 
 impl StoreError {
@@ -80,9 +102,12 @@ impl StoreError {
         match self {
             StoreError::UpdateStatus { source, .. } => sdk_error_is_transient(source),
             StoreError::PutEvent { source, .. } => sdk_error_is_transient(source),
+            StoreError::GetSettings { source, .. } => sdk_error_is_transient(source),
             StoreError::Malformed(_)
             | StoreError::Expression(_)
-            | StoreError::RuleDisagreement { .. } => false,
+            | StoreError::RuleDisagreement { .. }
+            | StoreError::ShardCount { .. }
+            | StoreError::ShardsDisagree { .. } => false,
         }
     }
 }
@@ -114,6 +139,7 @@ pub struct Store {
     pub(crate) retention_days: u32,
     future_skew_ms: u64,
     pub(crate) status_retention_days: u32,
+    pub(crate) layout: shards::LayoutCache,
 }
 
 impl Store {
@@ -126,6 +152,7 @@ impl Store {
             retention_days: config.retention_days,
             future_skew_ms: config.future_skew_ms,
             status_retention_days: config.status_retention_days,
+            layout: shards::LayoutCache::default(),
         }
     }
 

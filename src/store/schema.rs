@@ -104,9 +104,20 @@ pub mod attr {
 /// `eventTimestamp`), which lists connected clients and clients offline since before a time.
 pub const STATUS_INDEX: &str = "status-index";
 
-/// Shards of the status index. Each shard is a separate index partition, so state changes
-/// spread over 16 partitions (16 × 1000 writes/s) and readers query the 16 in parallel.
-pub const STATUS_SHARDS: u32 = 16;
+/// Shards of the status index by default (the `StatusShards` template parameter). Each shard is
+/// a separate index partition per state, so state changes spread over that many partitions
+/// (about 1,000 writes/s each) and readers query them in parallel. The count in force is the
+/// table's own ([`crate::store::shards`]); README "A shard count that grows with the fleet".
+pub const DEFAULT_STATUS_SHARDS: u32 = 16;
+/// Bounds of a status shard count: 512 shards take a storm of ~250,000 state changes a second
+/// (10M clients back within 80 s), and a listing is then 1,024 queries.
+pub const MIN_STATUS_SHARDS: u32 = 1;
+pub const MAX_STATUS_SHARDS: u32 = 512;
+
+/// Shards of the sparse alert index, fixed: it holds only clients with alert work due, and a
+/// storm of reconnects moves a client in it once, so 16 partitions (16,000 writes/s) are not
+/// what limits a storm; the status index is (two index writes per state change).
+pub const ALERT_SHARDS: u32 = 16;
 
 /// Name of the sparse alert index (partition `alertShard`, sort `alertDueAt`): only clients
 /// with alert work due are in it, so the alerter's cost follows the alerts, not the fleet.
@@ -114,7 +125,7 @@ pub const ALERT_INDEX: &str = "alert-index";
 
 /// The `alertShard` value of a client, e.g. `alert#07`.
 pub fn alert_shard(client_id: &str) -> String {
-    alert_partition(shard_of(client_id))
+    alert_partition(shard_of(client_id, ALERT_SHARDS))
 }
 
 /// The alert index partition of a shard number.
@@ -127,19 +138,20 @@ pub fn alert_partition(shard: u32) -> String {
 pub const REASON_NONE: &str = "NONE";
 pub const REASON_UNKNOWN: &str = "UNKNOWN";
 
-/// The shard of a client: FNV-1a of its id, so it is stable across processes and versions.
-pub fn shard_of(client_id: &str) -> u32 {
+/// The shard of a client among `shards`: FNV-1a of its id, so it is stable across processes
+/// and versions.
+pub fn shard_of(client_id: &str, shards: u32) -> u32 {
     let mut hash: u32 = 0x811c_9dc5;
     for byte in client_id.bytes() {
         hash ^= u32::from(byte);
         hash = hash.wrapping_mul(0x0100_0193);
     }
-    hash % STATUS_SHARDS
+    hash % shards.max(1)
 }
 
-/// The `statusShard` value of a client in a state, e.g. `connected#07`.
-pub fn status_shard(client_id: &str, presence: Presence) -> String {
-    status_partition(presence, shard_of(client_id))
+/// The `statusShard` value of a client in a state among `shards`, e.g. `connected#07`.
+pub fn status_shard(client_id: &str, presence: Presence, shards: u32) -> String {
+    status_partition(presence, shard_of(client_id, shards))
 }
 
 /// The status index partition of a state and a shard number: what [`status_shard`] gives every

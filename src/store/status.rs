@@ -74,6 +74,7 @@ pub fn status_update(
     window: Window,
     now_ms: u64,
     status_retention_days: u32,
+    status_shards: u32,
 ) -> Result<Option<StatusUpdate>, ExprError> {
     let Some(observed) = event.observed() else {
         return Ok(None);
@@ -94,7 +95,11 @@ pub fn status_update(
     e.set(attr::LAST_EVENT_KEY, s(event_key));
     e.set(
         attr::STATUS_SHARD,
-        s(status_shard(&event.client_id, observed.presence)),
+        s(status_shard(
+            &event.client_id,
+            observed.presence,
+            status_shards,
+        )),
     );
     // Every status change asks the alerter to look now (an item is in the alert index only
     // while it has an `alertShard`, which a disconnect sets and the alerter removes once
@@ -211,12 +216,15 @@ impl Store {
         event_key: &str,
         now_ms: u64,
     ) -> Result<(Outcome, Option<Rule>), StoreError> {
+        // The table's count (cached): during a migration, the new one.
+        let shards = self.shard_layout().await?.status_shards;
         let update = status_update(
             event,
             event_key,
             self.window,
             now_ms,
             self.status_retention_days,
+            shards,
         )?;
         match (event.observed(), update) {
             (Some(observed), Some(update)) => {
@@ -341,7 +349,7 @@ mod tests {
         let e = event(
             r#"{"clientId":"c","timestamp":1,"eventType":"connect_failed","sessionIdentifier":"s"}"#,
         );
-        assert!(status_update(&e, &e.event_key(), Window::DEFAULT, 0, 0)
+        assert!(status_update(&e, &e.event_key(), Window::DEFAULT, 0, 0, 16)
             .unwrap()
             .is_none());
     }
@@ -355,7 +363,7 @@ mod tests {
             r#"{"clientId":"c","timestamp":5,"eventType":"disconnected","sessionIdentifier":"s","versionNumber":1}"#,
         ] {
             let e = event(json);
-            let u = status_update(&e, &e.event_key(), Window::DEFAULT, 9_000, 30)
+            let u = status_update(&e, &e.event_key(), Window::DEFAULT, 9_000, 30, 16)
                 .unwrap()
                 .unwrap();
             let text = format!(

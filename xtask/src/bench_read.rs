@@ -15,7 +15,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use iot_presence::event::{event_key, EventType, Presence};
 use iot_presence::store::item::{to_item, Status};
-use iot_presence::store::schema::{attr, connection_id, status_shard, REASON_NONE};
+use iot_presence::store::schema::{
+    attr, connection_id, status_shard, DEFAULT_STATUS_SHARDS, REASON_NONE,
+};
 
 use crate::events::Item;
 use crate::{local, Result};
@@ -93,7 +95,7 @@ fn item(i: usize, now: u64, rng: &mut Rng) -> (Item, bool, u64) {
     };
     st.event_type = Some(event_type.as_str().to_owned());
     st.event_timestamp = Some(ts);
-    st.status_shard = Some(status_shard(&client, presence));
+    st.status_shard = Some(status_shard(&client, presence, DEFAULT_STATUS_SHARDS));
     st.last_event_key = Some(event_key(ts, event_type, &session));
     let mut it: Item = to_item(&st).expect("a status item encodes");
     // The typed item leaves unset fields NULL; a written status item has them absent.
