@@ -26,10 +26,11 @@
 //!    - [`availability`]: availability reports (uptime, outages, MTTR) from the event log.
 //!    - [`reconcile`]: the broker's view (`GetConnection`), the repair rule and the repairs.
 //!    - [`redrive`]: failed events read back from the failure queues' messages.
-//! 5. [`functions`]: the three Lambda handlers; [`logging`]: log set-up for them and the CLI.
+//!    - [`widget`]: the live fleet widget's request (parameters, validated) and HTML (pure).
+//! 5. [`functions`]: the four Lambda handlers; [`logging`]: log set-up for them and the CLI.
 //!
-//! The binaries (`src/bin/`): `presence-handler`, `presence-alerter` and
-//! `presence-reconciler`, the thin Lambda `main`s, and `presence`, the CLI (feature `cli`).
+//! The binaries (`src/bin/`): `presence-handler`, `presence-alerter`, `presence-reconciler`
+//! and `presence-widget`, the thin Lambda `main`s, and `presence`, the CLI (feature `cli`).
 
 pub mod alert;
 pub mod availability;
@@ -46,3 +47,4 @@ pub mod rule;
 pub mod store;
 pub mod thresholds;
 pub mod time;
+pub mod widget;
