@@ -126,6 +126,26 @@ fn the_alerter_gets_exactly_the_variables_it_reads() {
 }
 
 #[test]
+fn the_widget_gets_exactly_the_variables_it_reads() {
+    // The two table names (Config::from_env; the rest of Config keeps its defaults, which a
+    // read-only function never uses), and the SDK's local endpoint for `sam local`.
+    let mut expected = vec![STATUS_TABLE_VAR, EVENTS_TABLE_VAR, "AWS_ENDPOINT_URL"];
+    expected.sort();
+    assert_eq!(environment("FleetWidgetFunction"), expected);
+    let t = template();
+    let function = t.resource("FleetWidgetFunction").unwrap();
+    assert_eq!(
+        function["Metadata"]["BuildProperties"]["Binary"],
+        "presence-widget"
+    );
+    let output = &t.root()["Outputs"]["FleetWidgetFunctionArn"]["Value"];
+    assert_eq!(
+        presence_template::intrinsic(output).map(|(tag, v)| (tag, v.as_str())),
+        Some(("GetAtt", Some("FleetWidgetFunction.Arn")))
+    );
+}
+
+#[test]
 fn the_reconciler_gets_exactly_the_variables_it_reads() {
     let mut expected = vec![
         STATUS_TABLE_VAR,
