@@ -42,7 +42,7 @@ fn history() -> Vec<Value> {
             );
         }
     };
-    for i in 0..20u64 {
+    for i in 0..21u64 {
         let client = format!("dev-{i:02}");
         let gone = (i % 3 != 0).then(|| (T0 + (20 + i) * MIN, REASONS[i as usize % 3]));
         session(&client, &format!("s{i}-1"), T0 + i * MIN, gone);
@@ -137,6 +137,8 @@ async fn the_fleet_page_shows_what_the_status_table_holds() {
     offline.sort_by_key(|s| (s.event_timestamp, s.client_id.clone()));
     let connected = truth.values().filter(|s| s.connected).count() as u64;
     assert!(offline.len() > 10 && connected > 5);
+    // Unequal, so that a page with the two counts swapped fails.
+    assert_ne!(connected, offline.len() as u64);
     assert_eq!(offline[0].client_id, EVIL, "the longest offline");
 
     for limit in [50, 5] {
