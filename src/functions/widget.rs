@@ -13,7 +13,7 @@ use crate::event::Presence;
 use crate::read::ReadError;
 use crate::store::Store;
 use crate::time::now_ms;
-use crate::widget::{html, parse, Fleet, InvalidRequest, Request, TimeRange, Timeline, DESCRIBE};
+use crate::widget::{describe, html, parse, Fleet, InvalidRequest, Request, TimeRange, Timeline};
 
 /// Why a render failed. CloudWatch shows the message in the widget; nothing is retried (the
 /// dashboard's next refresh asks again) and nothing was written.
@@ -107,7 +107,7 @@ pub async fn read_timeline(
 /// Validates the event and renders the page it asks for (or the documentation).
 pub async fn render(store: &Store, event: &Value, now: u64) -> Result<String, WidgetError> {
     let view = match parse(event) {
-        Ok(Request::Describe) => return Ok(DESCRIBE.to_owned()),
+        Ok(Request::Describe) => return Ok(describe()),
         Ok(Request::Render(view)) => view,
         Err(err) => {
             warn!(error = %err, "refused widget request");

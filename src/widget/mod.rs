@@ -6,7 +6,7 @@
 //! CloudWatch invokes the function with the widget's parameters at the top level of the event
 //! and again in `widgetContext.params`, next to the dashboard's context (`timeRange`, `theme`,
 //! `width`, `height`, ...). With `"describe": true` (the console's "Get documentation") the
-//! function returns [`DESCRIBE`], markdown about the parameters. The parameters:
+//! function returns [`describe()`], markdown about the parameters. The parameters:
 //!
 //! | parameter | type | meaning | default |
 //! |---|---|---|---|
@@ -54,30 +54,32 @@ pub const MAX_LIMIT: u32 = 50;
 const CONTEXT_KEY: &str = "widgetContext";
 const DESCRIBE_KEY: &str = "describe";
 
-/// The documentation the console shows for `"describe": true`.
-pub const DESCRIBE: &str = "## iot-presence live fleet\n\
-\n\
-The status table, read live: connected and disconnected counts, the clients offline longest \
-(how long, the last disconnect reason, any standing alert) and the clients flapping; or, with \
-`clientId`, that client's status and newest events within the dashboard's time range.\n\
-\n\
-| parameter | type | meaning | default |\n\
-|---|---|---|---|\n\
-| `clientId` | string, 1 to 128 bytes | show this client's timeline | the fleet |\n\
-| `limit` | integer, 1 to 50 | rows shown (offline clients, or events) | 20 |\n\
-\n\
-Any other parameter, or a value of the wrong type or out of bounds, is refused with an error \
-that names it. Read-only: COUNT queries and one bounded page per query, never a Scan.\n\
-\n\
-```\n\
-clientId: sensor-42\n\
-limit: 10\n\
-```\n";
+/// The documentation the console shows for `"describe": true`: markdown, from the bounds
+/// above.
+pub fn describe() -> String {
+    format!(
+        "## iot-presence live fleet\n\n\
+         The status table, read live: connected and disconnected counts, the clients offline \
+         longest (how long, the last disconnect reason, any standing alert) and the clients \
+         flapping; or, with `{CLIENT_ID_PARAM}`, that client's status and newest events within \
+         the dashboard's time range.\n\n\
+         | parameter | type | meaning | default |\n\
+         |---|---|---|---|\n\
+         | `{CLIENT_ID_PARAM}` | string, 1 to {MAX_CLIENT_ID_BYTES} bytes | show this client's \
+         timeline | the fleet |\n\
+         | `{LIMIT_PARAM}` | integer, 1 to {MAX_LIMIT} | rows shown (offline clients, or events) \
+         | {DEFAULT_LIMIT} |\n\n\
+         Any other parameter, or a value of the wrong type or out of bounds, is refused with an \
+         error that names it. Read-only: COUNT queries and one bounded page per query, never a \
+         Scan.\n\n\
+         ```\n{CLIENT_ID_PARAM}: sensor-42\n{LIMIT_PARAM}: 10\n```\n"
+    )
+}
 
 /// What one invocation asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
-    /// `"describe": true`: the documentation, [`DESCRIBE`].
+    /// `"describe": true`: the documentation, [`describe()`].
     Describe,
     Render(View),
 }

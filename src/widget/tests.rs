@@ -67,12 +67,19 @@ fn describe_asks_for_the_documentation() {
         parse(&json!({"describe": false})),
         Ok(Request::Render(_))
     ));
+    let docs = describe();
     for param in PARAMS {
-        assert!(DESCRIBE.contains(&format!("`{param}`")), "{param}");
+        assert!(docs.contains(&format!("| `{param}` |")), "{param}: {docs}");
     }
-    assert!(DESCRIBE.contains(&MAX_LIMIT.to_string()));
-    assert!(DESCRIBE.contains(&DEFAULT_LIMIT.to_string()));
-    assert!(DESCRIBE.contains(&MAX_CLIENT_ID_BYTES.to_string()));
+    assert!(
+        docs.contains(&format!("integer, 1 to {MAX_LIMIT} |")),
+        "{docs}"
+    );
+    assert!(docs.contains(&format!("| {DEFAULT_LIMIT} |")), "{docs}");
+    assert!(
+        docs.contains(&format!("1 to {MAX_CLIENT_ID_BYTES} bytes")),
+        "{docs}"
+    );
 }
 
 #[test]
