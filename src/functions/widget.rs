@@ -54,10 +54,11 @@ impl From<WidgetError> for Diagnostic {
 }
 
 /// The fleet view's reads, in parallel: the two counts, the `limit` clients offline longest
-/// (one page of `limit` per shard) and one alert-index page of `limit` per shard.
+/// (one page of `limit` per shard) and the `limit` longest flapping episodes of one
+/// alert-index page of `limit` per shard.
 pub async fn read_fleet(store: &Store, limit: u32, now: u64) -> Result<Fleet, ReadError> {
     let page = i32::try_from(limit).unwrap_or(i32::MAX);
-    let (counts, offline, flapping) = tokio::try_join!(
+    let (counts, offline, mut flapping) = tokio::try_join!(
         store.counts(),
         store.list(
             Presence::Disconnected,
@@ -67,6 +68,8 @@ pub async fn read_fleet(store: &Store, limit: u32, now: u64) -> Result<Fleet, Re
         ),
         store.flapping_page(limit),
     )?;
+    // Up to `limit` from each shard's page: the `limit` longest episodes are shown.
+    flapping.truncate(limit as usize);
     Ok(Fleet {
         connected: counts.0,
         disconnected: counts.1,
