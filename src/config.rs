@@ -42,6 +42,17 @@ pub const WINDOW_VAR: &str = "TIMESTAMP_WINDOW_MS";
 pub const RETENTION_VAR: &str = "EVENT_RETENTION_DAYS";
 pub const FUTURE_SKEW_VAR: &str = "FUTURE_SKEW_MS";
 pub const STATUS_RETENTION_VAR: &str = "STATUS_RETENTION_DAYS";
+/// The handler's shard count for the status index (the `StatusShards` parameter): it sets the
+/// table's count on first use and must agree with it afterwards (`crate::store::shards`).
+pub const STATUS_SHARDS_VAR: &str = "STATUS_SHARDS";
+/// Shards of the status index by default. Each shard is a separate index partition per state,
+/// so state changes spread over that many partitions (about 1,000 writes/s each) and readers
+/// query them in parallel; README "A shard count that grows with the fleet".
+pub const DEFAULT_STATUS_SHARDS: u32 = 16;
+/// Bounds of a status shard count: 512 shards take a storm of ~250,000 state changes a second,
+/// and a listing is then 1,024 parallel queries.
+pub const MIN_STATUS_SHARDS: u32 = 1;
+pub const MAX_STATUS_SHARDS: u32 = 512;
 
 pub const ALERT_TOPIC_VAR: &str = "ALERT_TOPIC_ARN";
 pub const OFFLINE_THRESHOLD_VAR: &str = "OFFLINE_THRESHOLD_MS";
@@ -112,6 +123,8 @@ pub struct Config {
     pub future_skew_ms: u64,
     /// Status items of clients silent this long expire (0: never).
     pub status_retention_days: u32,
+    /// See [`STATUS_SHARDS_VAR`].
+    pub status_shards: u32,
 }
 
 impl Config {
@@ -124,6 +137,7 @@ impl Config {
             retention_days: DEFAULT_RETENTION_DAYS,
             future_skew_ms: DEFAULT_FUTURE_SKEW_MS,
             status_retention_days: 0,
+            status_shards: DEFAULT_STATUS_SHARDS,
         }
     }
 }
@@ -174,6 +188,12 @@ impl Config {
             )?,
             status_retention_days: number(STATUS_RETENTION_VAR, 0, MAX_RETENTION_DAYS.into(), 0)?
                 as u32,
+            status_shards: number(
+                STATUS_SHARDS_VAR,
+                DEFAULT_STATUS_SHARDS.into(),
+                MAX_STATUS_SHARDS.into(),
+                MIN_STATUS_SHARDS.into(),
+            )? as u32,
         })
     }
 }

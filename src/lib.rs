@@ -26,11 +26,12 @@
 //!    - [`availability`]: availability reports (uptime, outages, MTTR) from the event log.
 //!    - [`reconcile`]: the broker's view (`GetConnection`), the repair rule and the repairs.
 //!    - [`redrive`]: failed events read back from the failure queues' messages.
-//! 5. [`functions`]: the Lambda handlers; [`logging`]: log set-up for them and the CLI;
+//!    - [`widget`]: the live fleet widget's request (parameters, validated) and HTML (pure).
+//! 5. [`functions`]: the four Lambda handlers; [`logging`]: log set-up for them and the CLI;
 //!    [`telemetry`]: their metrics, as Embedded Metric Format log lines.
 //!
-//! The binaries (`src/bin/`): `presence-handler`, `presence-alerter` and
-//! `presence-reconciler`, the thin Lambda `main`s, and `presence`, the CLI (feature `cli`).
+//! The binaries (`src/bin/`): `presence-handler`, `presence-alerter`, `presence-reconciler`
+//! and `presence-widget`, the thin Lambda `main`s, and `presence`, the CLI (feature `cli`).
 
 pub mod alert;
 pub mod availability;
@@ -48,3 +49,4 @@ pub mod store;
 pub mod telemetry;
 pub mod thresholds;
 pub mod time;
+pub mod widget;

@@ -4,10 +4,11 @@
 mod common;
 
 use common::local::{self, b, event_rows, is_null, n, s, status_item, Tables};
+use iot_presence::config::DEFAULT_STATUS_SHARDS;
 use iot_presence::event::Presence;
 use iot_presence::functions::ingest::{handle, HandlerError, Response};
 use iot_presence::rule::{Outcome, Window};
-use iot_presence::store::schema::{attr, status_shard, DEFAULT_STATUS_SHARDS};
+use iot_presence::store::schema::{attr, status_shard};
 use iot_presence::store::Store;
 use lambda_runtime::Diagnostic;
 use serde_json::{json, Value};

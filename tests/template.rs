@@ -2,7 +2,7 @@
 //! the variables it reads, and the fields the IoT rule adds. Read through presence-template
 //! (the parsed template, short tags kept), never by matching text.
 
-use iot_presence::config::FLEET_GAUGE_MINUTES_VAR;
+use iot_presence::config::{FLEET_GAUGE_MINUTES_VAR, STATUS_SHARDS_VAR};
 use iot_presence::config::{
     ALERT_TOPIC_VAR, EVENTS_TABLE_VAR, FLAPPING_SESSIONS_VAR, FLAPPING_WINDOW_VAR, FUTURE_SKEW_VAR,
     OFFLINE_THRESHOLDS_VAR, OFFLINE_THRESHOLD_VAR, RECONCILE_RATE_VAR, RECONCILE_SCOPE_VAR,
@@ -103,6 +103,7 @@ fn the_function_gets_exactly_the_variables_the_code_reads() {
         RETENTION_VAR,
         FUTURE_SKEW_VAR,
         STATUS_RETENTION_VAR,
+        STATUS_SHARDS_VAR,
         telemetry::NAMESPACE_VAR,
         telemetry::DIMENSIONS_VAR,
         // Read by the AWS SDK; set only for `sam local` (LocalEndpoint), absent when deployed.
@@ -130,6 +131,26 @@ fn the_alerter_gets_exactly_the_variables_it_reads() {
     ];
     expected.sort();
     assert_eq!(environment("AlerterFunction"), expected);
+}
+
+#[test]
+fn the_widget_gets_exactly_the_variables_it_reads() {
+    // The two table names (Config::from_env; the rest of Config keeps its defaults, which a
+    // read-only function never uses), and the SDK's local endpoint for `sam local`.
+    let mut expected = vec![STATUS_TABLE_VAR, EVENTS_TABLE_VAR, "AWS_ENDPOINT_URL"];
+    expected.sort();
+    assert_eq!(environment("FleetWidgetFunction"), expected);
+    let t = template();
+    let function = t.resource("FleetWidgetFunction").unwrap();
+    assert_eq!(
+        function["Metadata"]["BuildProperties"]["Binary"],
+        "presence-widget"
+    );
+    let output = &t.root()["Outputs"]["FleetWidgetFunctionArn"]["Value"];
+    assert_eq!(
+        presence_template::intrinsic(output).map(|(tag, v)| (tag, v.as_str())),
+        Some(("GetAtt", Some("FleetWidgetFunction.Arn")))
+    );
 }
 
 #[test]
@@ -187,6 +208,10 @@ fn parameter_defaults_are_the_codes_defaults() {
         (
             "FleetGaugeMinutes",
             iot_presence::config::DEFAULT_FLEET_GAUGE_MINUTES,
+        ),
+        (
+            "StatusShards",
+            iot_presence::config::DEFAULT_STATUS_SHARDS.into(),
         ),
     ] {
         let declared = t.parameter(parameter).unwrap();
@@ -300,4 +325,22 @@ fn the_dashboard_plots_the_metrics_the_functions_write() {
             );
         }
     }
+}
+
+/// The live fleet widget is on the dashboard, backed by the widget function, with parameters
+/// the widget accepts.
+#[test]
+fn the_dashboard_shows_the_live_fleet_widget() {
+    let (dashboard, _) = dashboard();
+    let custom: Vec<&serde_json::Value> = dashboard["widgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["type"] == "custom")
+        .collect();
+    assert_eq!(custom.len(), 1);
+    let properties = &custom[0]["properties"];
+    assert_eq!(properties["endpoint"], "<FleetWidgetFunction.Arn>");
+    let params = serde_json::json!({"widgetContext": {"params": properties["params"].clone()}});
+    iot_presence::widget::parse(&params).expect("the widget accepts its params");
 }

@@ -283,23 +283,7 @@ fn the_reconciler_is_off_by_default_and_can_only_read_ask_and_repair() {
         assert_eq!(t["Resources"][dependent]["Condition"], "CreateReconciler");
     }
     assert_eq!(f["Properties"]["ReservedConcurrentExecutions"], 1);
-    let mut granted: Vec<(String, String)> = Vec::new();
-    for policy in as_list(&f["Properties"]["Policies"]) {
-        for statement in statements(&policy) {
-            assert_eq!(statement["Effect"], "Allow");
-            let resource = &statement["Resource"];
-            let target = match tagged(resource) {
-                Some((tag, target)) if tag == "GetAtt" || tag == "Sub" => {
-                    target.as_str().unwrap().to_owned()
-                }
-                other => panic!("reconciler resource {other:?} is not the stack's"),
-            };
-            for action in as_list(&statement["Action"]) {
-                granted.push((action.as_str().unwrap().to_owned(), target.clone()));
-            }
-        }
-    }
-    granted.sort();
+    let granted = grants(&t, "ReconcilerFunction");
     let expected = [
         ("dynamodb:GetItem", "StatusTable.Arn"),
         ("dynamodb:PutItem", "EventsTable.Arn"),
@@ -315,4 +299,62 @@ fn the_reconciler_is_off_by_default_and_can_only_read_ask_and_repair() {
         .map(|(a, r)| (a.to_string(), r.to_string()))
         .collect();
     assert_eq!(granted, expected);
+}
+
+/// Every (action, resource) a function's inline policies grant, sorted.
+fn grants(t: &Value, function: &str) -> Vec<(String, String)> {
+    let f = &t["Resources"][function];
+    let mut granted: Vec<(String, String)> = Vec::new();
+    for policy in as_list(&f["Properties"]["Policies"]) {
+        for statement in statements(&policy) {
+            assert_eq!(statement["Effect"], "Allow", "{function}");
+            for resource in as_list(&statement["Resource"]) {
+                let target = match tagged(&resource) {
+                    Some((tag, target)) if tag == "GetAtt" || tag == "Sub" => {
+                        target.as_str().unwrap().to_owned()
+                    }
+                    other => panic!("{function}: resource {other:?} is not the stack's"),
+                };
+                for action in as_list(&statement["Action"]) {
+                    granted.push((action.as_str().unwrap().to_owned(), target.clone()));
+                }
+            }
+        }
+    }
+    granted.sort();
+    granted
+}
+
+#[test]
+fn the_widget_can_only_read_by_key_and_by_query() {
+    let t = template();
+    let granted = grants(&t, "FleetWidgetFunction");
+    for (action, resource) in &granted {
+        assert!(
+            action == "dynamodb:GetItem" || action == "dynamodb:Query",
+            "the widget may {action} on {resource}: only GetItem and Query are reads without a Scan or a write"
+        );
+    }
+    let expected = [
+        ("dynamodb:GetItem", "StatusTable.Arn"),
+        ("dynamodb:Query", "${StatusTable.Arn}/index/alert-index"),
+        ("dynamodb:Query", "${StatusTable.Arn}/index/status-index"),
+        ("dynamodb:Query", "EventsTable.Arn"),
+    ];
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(a, r)| (a.to_string(), r.to_string()))
+        .collect();
+    assert_eq!(granted, expected);
+    // Its own role: no managed policy or SAM policy template that could add more.
+    let properties = &t["Resources"]["FleetWidgetFunction"]["Properties"];
+    assert!(properties.get("Role").is_none());
+    for policy in as_list(&properties["Policies"]) {
+        assert!(
+            policy.get("Statement").is_some(),
+            "{policy:?} is not an inline document"
+        );
+    }
+    // No event source: only a dashboard (the viewer's credentials) invokes it.
+    assert!(properties.get("Events").is_none());
 }

@@ -15,6 +15,14 @@ async fn main() -> Result<(), Error> {
     })?;
     let metrics = Metrics::install(&MetricsConfig::from_env()?)?;
     let store = Store::new(dynamodb_client(None, Timeouts::FUNCTION).await, &config);
+    // The table's shard count, set from STATUS_SHARDS on first use; a count the table does not
+    // accept stops the function here, with both counts named.
+    store
+        .adopt_shards(config.status_shards)
+        .await
+        .inspect_err(|err| {
+            tracing::error!(error = %iot_presence::errors::error_chain(err), "shard count");
+        })?;
     run(service_fn(|event| {
         function_handler(&store, &metrics, event)
     }))

@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::Client;
 use thiserror::Error;
 use tokio::task::JoinSet;
 
-pub use summary::{Alerted, Summary, OFFLINE_BUCKETS_MS};
+pub use summary::{offline_alert, Alerted, Summary, OFFLINE_BUCKETS_MS};
 
 use crate::event::Presence;
 use crate::store::expr::{n, s, Expr, ExprError};
@@ -215,8 +215,8 @@ impl Store {
             .sum())
     }
 
-    /// The fleet gauges: connected and disconnected clients, by COUNT queries over the 32
-    /// shards of the status index, in parallel. Exact when no state change lands while it
+    /// The fleet gauges: connected and disconnected clients, by COUNT queries over the
+    /// shards of the status index (2 × its shard count), in parallel. Exact when no state change lands while it
     /// counts (a client that changes state meanwhile may be counted in both or neither). Its
     /// cost follows the index size, not the changes: README "Fleet gauges" has the sums.
     pub async fn fleet_counts(&self) -> Result<FleetCounts, ReadError> {
@@ -289,6 +289,33 @@ impl Store {
         since: Option<u64>,
         until: Option<u64>,
     ) -> Result<Vec<EventRow>, ReadError> {
+        self.query_history(client_id, since, until, None).await
+    }
+
+    /// The newest `limit` events of one client's event log between two times (ms, `until`
+    /// exclusive), newest first: one Query page of at most `limit` rows, read backwards
+    /// (`ScanIndexForward = false`), whatever the length of the log.
+    pub async fn recent_history(
+        &self,
+        client_id: &str,
+        since: Option<u64>,
+        until: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<EventRow>, ReadError> {
+        let limit = i32::try_from(limit.max(1)).unwrap_or(i32::MAX);
+        self.query_history(client_id, since, until, Some(limit))
+            .await
+    }
+
+    /// The event-log query of [`Store::history`] (every page, oldest first) and of
+    /// [`Store::recent_history`] (`newest`: one page of that many, newest first).
+    async fn query_history(
+        &self,
+        client_id: &str,
+        since: Option<u64>,
+        until: Option<u64>,
+        newest: Option<i32>,
+    ) -> Result<Vec<EventRow>, ReadError> {
         let mut e = Expr::new();
         let (c, id) = (e.name(attr::CLIENT_ID), e.value("c", s(client_id)));
         let mut condition = format!("{c} = {id}");
@@ -314,20 +341,31 @@ impl Store {
         }
         e.require(condition);
         let built = e.build()?;
-        let items: Vec<Item> = self
+        let request = self
             .client
             .query()
             .table_name(&self.events_table)
             .set_key_condition_expression(built.condition)
             .set_expression_attribute_names(built.names)
             .set_expression_attribute_values(built.values)
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<_, _>>()
-            .await
-            .map_err(dynamo_error("Query", &self.events_table))?;
+            .consistent_read(true);
+        let items: Vec<Item> = match newest {
+            None => request
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Result<_, _>>()
+                .await
+                .map_err(dynamo_error("Query", &self.events_table))?,
+            Some(limit) => request
+                .scan_index_forward(false)
+                .limit(limit)
+                .send()
+                .await
+                .map_err(dynamo_error("Query", &self.events_table))?
+                .items
+                .unwrap_or_default(),
+        };
         let mut entries = Vec::with_capacity(items.len());
         for item in items {
             let entry = EventRow::from_item(item).map_err(|err| {

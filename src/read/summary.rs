@@ -42,7 +42,7 @@ pub struct Alerted {
 }
 
 /// An offline alert standing on a disconnected client's index entry (its `outage` was alerted).
-fn offline_alert(entry: &Status) -> Option<Alerted> {
+pub fn offline_alert(entry: &Status) -> Option<Alerted> {
     let outage = entry.outage.as_ref()?;
     Some(Alerted {
         client_id: entry.client_id.clone(),
@@ -85,7 +85,7 @@ impl Store {
             reasons_only: true,
             ..ShardQuery::new(Presence::Disconnected)
         });
-        let flapping = self.flapping();
+        let flapping = self.flapping(None);
         let (connected, offline, reasons, mut alerted) =
             tokio::try_join!(connected, buckets, reasons, flapping)?;
         let mut tally: BTreeMap<String, u64> = BTreeMap::new();
@@ -115,8 +115,19 @@ impl Store {
         })
     }
 
-    /// Clients in a flapping episode: every entry of the alert index that has one.
-    async fn flapping(&self) -> Result<Vec<Alerted>, ReadError> {
+    /// Clients in a flapping episode, from one Query page of at most `per_shard` entries of
+    /// each alert-index shard (the filter applies after the limit, so a page may hold fewer):
+    /// bounded work for a dashboard, which shows what it found and says it is a page.
+    pub async fn flapping_page(&self, per_shard: u32) -> Result<Vec<Alerted>, ReadError> {
+        let per_shard = i32::try_from(per_shard.max(1)).unwrap_or(i32::MAX);
+        let mut alerted = self.flapping(Some(per_shard)).await?;
+        alerted.sort_by(|a, b| (a.since, &a.client_id).cmp(&(b.since, &b.client_id)));
+        Ok(alerted)
+    }
+
+    /// Clients in a flapping episode: every entry of the alert index that has one (`page`:
+    /// only the first page of each shard, of at most that many entries).
+    async fn flapping(&self, page: Option<i32>) -> Result<Vec<Alerted>, ReadError> {
         let mut tasks = JoinSet::new();
         for shard in 0..ALERT_SHARDS {
             let mut e = Expr::new();
@@ -140,13 +151,22 @@ impl Store {
                 .set_expression_attribute_values(built.values);
             let table = self.status_table.clone();
             tasks.spawn(async move {
-                request
-                    .into_paginator()
-                    .items()
-                    .send()
-                    .collect::<Result<Vec<Item>, _>>()
-                    .await
-                    .map_err(dynamo_error("Query", &table))
+                match page {
+                    None => request
+                        .into_paginator()
+                        .items()
+                        .send()
+                        .collect::<Result<Vec<Item>, _>>()
+                        .await
+                        .map_err(dynamo_error("Query", &table)),
+                    Some(limit) => Ok(request
+                        .limit(limit)
+                        .send()
+                        .await
+                        .map_err(dynamo_error("Query", &table))?
+                        .items
+                        .unwrap_or_default()),
+                }
             });
         }
         let mut alerted = Vec::new();

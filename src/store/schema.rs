@@ -104,15 +104,8 @@ pub mod attr {
 /// `eventTimestamp`), which lists connected clients and clients offline since before a time.
 pub const STATUS_INDEX: &str = "status-index";
 
-/// Shards of the status index by default (the `StatusShards` template parameter). Each shard is
-/// a separate index partition per state, so state changes spread over that many partitions
-/// (about 1,000 writes/s each) and readers query them in parallel. The count in force is the
-/// table's own ([`crate::store::shards`]); README "A shard count that grows with the fleet".
-pub const DEFAULT_STATUS_SHARDS: u32 = 16;
-/// Bounds of a status shard count: 512 shards take a storm of ~250,000 state changes a second
-/// (10M clients back within 80 s), and a listing is then 1,024 queries.
-pub const MIN_STATUS_SHARDS: u32 = 1;
-pub const MAX_STATUS_SHARDS: u32 = 512;
+// The status index's shard count: its default and bounds are settings ([`crate::config`]);
+// the count in force is the table's own ([`crate::store::shards`]).
 
 /// Shards of the sparse alert index, fixed: it holds only clients with alert work due, and a
 /// storm of reconnects moves a client in it once, so 16 partitions (16,000 writes/s) are not

@@ -21,8 +21,9 @@ use serde::{Deserialize, Serialize};
 
 use super::expr::{n, s, Expr};
 use super::item::{from_item, ItemProblem, MalformedItem};
-use super::schema::{attr, DEFAULT_STATUS_SHARDS, MAX_STATUS_SHARDS, MIN_STATUS_SHARDS};
+use super::schema::attr;
 use super::{Store, StoreError};
+use crate::config::{DEFAULT_STATUS_SHARDS, MAX_STATUS_SHARDS, MIN_STATUS_SHARDS};
 
 /// The `clientId` of the settings item; the parser refuses it as a client id.
 pub const SETTINGS_KEY: &str = crate::event::RESERVED_CLIENT_ID;
@@ -98,7 +99,7 @@ impl ShardSettings {
 
 /// The cached layout of one [`Store`] (shared by its clones).
 #[derive(Debug, Clone, Default)]
-pub(crate) struct LayoutCache(Arc<Mutex<Option<(Instant, ShardLayout)>>>);
+pub struct LayoutCache(Arc<Mutex<Option<(Instant, ShardLayout)>>>);
 
 impl LayoutCache {
     fn get(&self) -> Option<ShardLayout> {
@@ -112,7 +113,7 @@ impl LayoutCache {
         *self.0.lock().expect("layout cache poisoned") = Some((Instant::now(), layout));
     }
 
-    pub(crate) fn forget(&self) {
+    pub fn forget(&self) {
         *self.0.lock().expect("layout cache poisoned") = None;
     }
 }
@@ -147,8 +148,8 @@ impl Store {
         if let Some(layout) = self.layout.get() {
             return Ok(layout);
         }
-        let layout = self
-            .shard_settings()
+        // Boxed: the SDK's future is deep, and every reader awaits this one inside its own.
+        let layout = Box::pin(self.shard_settings())
             .await?
             .map_or(ShardLayout::DEFAULT, |s| s.layout());
         self.layout.put(layout);

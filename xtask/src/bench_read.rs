@@ -13,11 +13,10 @@ use std::path::PathBuf;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use iot_presence::config::DEFAULT_STATUS_SHARDS;
 use iot_presence::event::{event_key, EventType, Presence};
 use iot_presence::store::item::{to_item, Status};
-use iot_presence::store::schema::{
-    attr, connection_id, status_shard, DEFAULT_STATUS_SHARDS, REASON_NONE,
-};
+use iot_presence::store::schema::{attr, connection_id, status_shard, REASON_NONE};
 
 use crate::events::Item;
 use crate::{local, Result};

@@ -12,6 +12,7 @@ mod replay;
 mod runtime_api;
 mod sam_compare;
 mod tables;
+mod widget_shot;
 
 use clap::{Parser, Subcommand};
 
@@ -38,6 +39,7 @@ enum Command {
     SamCompare(sam_compare::Args),
     SamAnswer(sam_compare::AnswerArgs),
     Topic(sam_compare::TopicArgs),
+    WidgetScreenshot(widget_shot::Args),
 }
 
 #[tokio::main]
@@ -52,6 +54,7 @@ async fn main() {
         Command::SamCompare(a) => sam_compare::run(a).await,
         Command::SamAnswer(a) => sam_compare::answer(a),
         Command::Topic(a) => sam_compare::topic(a).await,
+        Command::WidgetScreenshot(a) => widget_shot::run(a).await,
     };
     if let Err(e) = result {
         eprintln!("xtask: {e}");

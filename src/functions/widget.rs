@@ -1,0 +1,149 @@
+//! The live fleet widget function: a CloudWatch dashboard custom widget that returns the status
+//! table as HTML (see [`crate::widget`] for the parameters and the bounds of a render).
+
+use std::time::Instant;
+
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use serde_json::Value;
+use thiserror::Error;
+use tracing::{info, warn};
+
+use crate::errors::error_chain;
+use crate::event::Presence;
+use crate::read::ReadError;
+use crate::store::Store;
+use crate::time::now_ms;
+use crate::widget::{describe, html, parse, Fleet, InvalidRequest, Request, TimeRange, Timeline};
+
+/// Why a render failed. CloudWatch shows the message in the widget; nothing is retried (the
+/// dashboard's next refresh asks again) and nothing was written.
+#[derive(Error)]
+pub enum WidgetError {
+    #[error("invalid widget request: {0}")]
+    Invalid(#[from] InvalidRequest),
+    #[error("reading the tables failed")]
+    Read(#[from] ReadError),
+}
+
+impl WidgetError {
+    /// The `errorType` Lambda records: what a person should do about it.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            // The widget's parameters are wrong: fix them in the dashboard.
+            WidgetError::Invalid(_) => "InvalidWidgetRequest",
+            // Permissions, a missing table, throttling: see the function's log.
+            WidgetError::Read(_) => "ReadError",
+        }
+    }
+}
+
+/// The runtime logs a failed invocation's error with `{:?}`: the type and every cause.
+impl std::fmt::Debug for WidgetError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.error_type(), error_chain(self))
+    }
+}
+
+impl From<WidgetError> for Diagnostic {
+    fn from(err: WidgetError) -> Self {
+        Diagnostic {
+            error_type: err.error_type().to_owned(),
+            error_message: error_chain(&err),
+        }
+    }
+}
+
+/// The fleet view's reads, in parallel: the two counts, the `limit` clients offline longest
+/// (one page of `limit` per shard) and the `limit` longest flapping episodes of one
+/// alert-index page of `limit` per shard.
+pub async fn read_fleet(store: &Store, limit: u32, now: u64) -> Result<Fleet, ReadError> {
+    let page = i32::try_from(limit).unwrap_or(i32::MAX);
+    let (counts, offline, mut flapping) = tokio::try_join!(
+        store.fleet_counts(),
+        store.list(
+            Presence::Disconnected,
+            None,
+            Some(limit as usize),
+            Some(page)
+        ),
+        store.flapping_page(limit),
+    )?;
+    // Up to `limit` from each shard's page: the `limit` longest episodes are shown.
+    flapping.truncate(limit as usize);
+    Ok(Fleet {
+        connected: counts.connected,
+        disconnected: counts.disconnected,
+        offline,
+        flapping,
+        limit,
+        now,
+    })
+}
+
+/// One client's timeline: its status (`GetItem`) and its newest `limit` events within `range`.
+pub async fn read_timeline(
+    store: &Store,
+    client_id: &str,
+    limit: u32,
+    range: Option<TimeRange>,
+    now: u64,
+) -> Result<Timeline, ReadError> {
+    // The range's end is inclusive; the history's `until` is not.
+    let (since, until) = match range {
+        Some(r) => (Some(r.start), Some(r.end.saturating_add(1))),
+        None => (None, None),
+    };
+    let (status, events) = tokio::try_join!(
+        store.status(client_id),
+        store.recent_history(client_id, since, until, limit),
+    )?;
+    Ok(Timeline {
+        client_id: client_id.to_owned(),
+        status,
+        events,
+        limit,
+        range,
+        now,
+    })
+}
+
+/// Validates the event and renders the page it asks for (or the documentation).
+pub async fn render(store: &Store, event: &Value, now: u64) -> Result<String, WidgetError> {
+    let view = match parse(event) {
+        Ok(Request::Describe) => return Ok(describe()),
+        Ok(Request::Render(view)) => view,
+        Err(err) => {
+            warn!(error = %err, "refused widget request");
+            return Err(err.into());
+        }
+    };
+    let started = Instant::now();
+    let (page, rows) = match &view.client_id {
+        None => {
+            let fleet = read_fleet(store, view.limit, now).await?;
+            (html::fleet(&fleet, view.theme), fleet.offline.len())
+        }
+        Some(client_id) => {
+            let timeline =
+                read_timeline(store, client_id, view.limit, view.time_range, now).await?;
+            (html::timeline(&timeline, view.theme), timeline.events.len())
+        }
+    };
+    info!(
+        clientId = view.client_id.as_deref(),
+        limit = view.limit,
+        rows,
+        html_bytes = page.len(),
+        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "widget rendered"
+    );
+    Ok(page)
+}
+
+/// The `service_fn` body: the HTML (a JSON string), on the wall clock.
+pub async fn function_handler(
+    store: &Store,
+    event: LambdaEvent<Value>,
+) -> Result<String, WidgetError> {
+    render(store, &event.payload, now_ms()).await
+}
