@@ -26,6 +26,7 @@
 //!    - [`availability`]: availability reports (uptime, outages, MTTR) from the event log.
 //!    - [`reconcile`]: the broker's view (`GetConnection`), the repair rule and the repairs.
 //!    - [`redrive`]: failed events read back from the failure queues' messages.
+//!    - [`migrate`]: a new shard count for the status index, on a live table, resumably.
 //!    - [`widget`]: the live fleet widget's request (parameters, validated) and HTML (pure).
 //! 5. [`functions`]: the four Lambda handlers; [`logging`]: log set-up for them and the CLI;
 //!    [`telemetry`]: their metrics, as Embedded Metric Format log lines.
@@ -40,6 +41,7 @@ pub mod errors;
 pub mod event;
 pub mod functions;
 pub mod logging;
+pub mod migrate;
 pub mod read;
 pub mod rebuild;
 pub mod reconcile;

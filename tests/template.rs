@@ -2,12 +2,12 @@
 //! the variables it reads, and the fields the IoT rule adds. Read through presence-template
 //! (the parsed template, short tags kept), never by matching text.
 
-use iot_presence::config::{FLEET_GAUGE_MINUTES_VAR, STATUS_SHARDS_VAR};
 use iot_presence::config::{
     ALERT_TOPIC_VAR, EVENTS_TABLE_VAR, FLAPPING_SESSIONS_VAR, FLAPPING_WINDOW_VAR, FUTURE_SKEW_VAR,
     OFFLINE_THRESHOLDS_VAR, OFFLINE_THRESHOLD_VAR, RECONCILE_RATE_VAR, RECONCILE_SCOPE_VAR,
     RETENTION_VAR, STATUS_RETENTION_VAR, STATUS_TABLE_VAR, WINDOW_VAR,
 };
+use iot_presence::config::{FLEET_GAUGE_MINUTES_VAR, STATUS_SHARDS_VAR};
 use iot_presence::event::{TOPIC_CLIENT_ID_FIELD, TOPIC_EVENT_TYPE_FIELD};
 use iot_presence::store::schema::{attr, ALERT_INDEX, STATUS_INDEX};
 use iot_presence::telemetry::{self, label, name};

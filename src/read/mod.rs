@@ -62,6 +62,9 @@ pub struct FleetCounts {
     pub disconnected: u64,
 }
 
+/// Shard queries one listing or count runs at once.
+const SHARDS_IN_FLIGHT: usize = 16;
+
 /// Which items of one index shard to read.
 #[derive(Debug, Clone, Copy)]
 struct ShardQuery {
@@ -184,7 +187,14 @@ impl Store {
     async fn query_shards(&self, q: ShardQuery) -> Result<Vec<ShardResult>, ReadError> {
         let shards = self.shard_layout().await?.read_shards();
         let mut tasks = JoinSet::new();
+        let mut results = Vec::with_capacity(shards as usize);
         for shard in 0..shards {
+            // At most SHARDS_IN_FLIGHT at once: with hundreds of shards, one listing must not
+            // open hundreds of connections (several listings run side by side in `summary`).
+            if tasks.len() >= SHARDS_IN_FLIGHT {
+                let done = tasks.join_next().await.expect("a task is in flight");
+                results.push(done.expect("shard query task panicked")?);
+            }
             tasks.spawn(query_shard(
                 self.client.clone(),
                 self.status_table.clone(),
@@ -192,7 +202,6 @@ impl Store {
                 q,
             ));
         }
-        let mut results = Vec::with_capacity(shards as usize);
         while let Some(done) = tasks.join_next().await {
             results.push(done.expect("shard query task panicked")?);
         }

@@ -11,6 +11,7 @@ use iot_presence::config::{
     MIN_FLAPPING_WINDOW_MS, MIN_THRESHOLD_MS, OFFLINE_THRESHOLDS_VAR, OFFLINE_THRESHOLD_VAR,
     STATUS_TABLE_VAR, WINDOW_VAR,
 };
+use iot_presence::config::{MAX_STATUS_SHARDS, MIN_STATUS_SHARDS};
 use iot_presence::rule::Window;
 use iot_presence::thresholds::ThresholdPatterns;
 use iot_presence::time::duration;
@@ -93,6 +94,11 @@ pub enum Command {
     },
     /// Fleet counts, offline durations, top disconnect reasons and clients alerted now
     Summary,
+    /// The status index's shard count; `migrate --to N` changes it on a live table
+    Shards {
+        #[command(subcommand)]
+        action: Option<ShardsAction>,
+    },
     /// Set a client's own offline-alert threshold (overrides the stack's OfflineThresholdMs)
     #[command(group(ArgGroup::new("value").required(true).args(["threshold", "clear"])))]
     Threshold {
@@ -255,4 +261,23 @@ mod tests {
         use clap::CommandFactory;
         Cli::command().debug_assert();
     }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ShardsAction {
+    /// Re-key every status item to N shards, a page at a time, resumably (run it again after an
+    /// interruption); listings stay complete meanwhile. Then deploy StatusShards=N.
+    Migrate {
+        /// The new shard count
+        #[arg(long, value_parser = clap::value_parser!(u32)
+              .range(i64::from(MIN_STATUS_SHARDS)..=i64::from(MAX_STATUS_SHARDS)))]
+        to: u32,
+        /// Items per Scan page (each page's position is saved, to resume from)
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i32).range(1..=1000))]
+        page_size: i32,
+        /// How long the functions take to see the new count (their cache); lower it only when no
+        /// function writes to the table (tests)
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "30s", hide = true)]
+        settle: Duration,
+    },
 }

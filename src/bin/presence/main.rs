@@ -15,6 +15,7 @@ mod output;
 mod rebuild;
 mod reconcile;
 mod redrive;
+mod shards;
 mod status;
 mod summary;
 
@@ -147,6 +148,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             until,
         } => history::run(&store, &client_id, since, until, format).await,
         Command::Summary => summary::run(&store, format).await,
+        Command::Shards { action } => shards::run(&store, action, format).await,
         Command::Threshold {
             client_id,
             threshold,
