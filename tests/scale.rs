@@ -412,3 +412,15 @@ async fn reconnects_at_random_points_of_three_passes_never_lose_or_repeat_a_noti
     common::alerting::reconnects_at_random_points_of_a_pass_never_lose_or_repeat_a_notice(3, 60)
         .await;
 }
+
+/// A reconnect storm of 1,500 clients on a table with 128 shards (120 clients in the default
+/// tests): see [`common::storm::reconnect_storm`].
+#[tokio::test]
+async fn a_reconnect_storm_of_1500_clients_over_128_shards() {
+    let started = Instant::now();
+    common::storm::reconnect_storm(1500, 128).await;
+    println!(
+        "scale: reconnect storm of 1500 clients (4,350 events) over 128 shards in {:.0} s (moto)",
+        started.elapsed().as_secs_f64()
+    );
+}

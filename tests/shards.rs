@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::local::{self, Tables, RECEIVED_LATER};
+use common::storm::listed;
 use iot_presence::event::Presence;
 use iot_presence::functions::ingest::handle;
 use iot_presence::migrate::MigrateError;
@@ -39,33 +40,13 @@ fn fresh(tables: &Tables) -> Store {
     local::store(&local::client(), tables, Window::DEFAULT)
 }
 
-/// Both listings, from a reader that has just started.
-async fn listed(tables: &Tables) -> (BTreeSet<String>, BTreeSet<String>) {
-    let reader = fresh(tables);
-    let ids = |items: Vec<iot_presence::store::item::Status>| {
-        items
-            .into_iter()
-            .map(|s| s.client_id)
-            .collect::<BTreeSet<_>>()
-    };
-    let connected = reader
-        .list(Presence::Connected, None, None, Some(7))
-        .await
-        .unwrap();
-    let disconnected = reader
-        .list(Presence::Disconnected, None, None, Some(7))
-        .await
-        .unwrap();
-    (ids(connected), ids(disconnected))
-}
-
 #[tokio::test]
 async fn a_migration_keeps_listings_complete_resumes_and_re_keys_every_item() {
     let tables = local::create_tables().await;
     let writer = fresh(&tables);
     assert_eq!(writer.adopt_shards(16).await.unwrap(), ShardLayout::DEFAULT);
     let (mut online, mut offline) = (BTreeSet::new(), BTreeSet::new());
-    for i in 0..150 {
+    for i in 0..90 {
         let id = format!("m-{i:03}");
         let connected = i % 3 != 0;
         handle(&writer, &event(&id, connected, 1, T0), RECEIVED_LATER)
@@ -111,7 +92,7 @@ async fn a_migration_keeps_listings_complete_resumes_and_re_keys_every_item() {
     let new_writer = fresh(&tables);
     let layout = new_writer.adopt_shards(16).await.unwrap();
     assert_eq!((layout.status_shards, layout.read_shards()), (64, 64));
-    for i in (0..150).step_by(10) {
+    for i in (0..90).step_by(10) {
         let id = format!("m-{i:03}");
         let connected = !online.contains(&id);
         handle(
@@ -143,7 +124,7 @@ async fn a_migration_keeps_listings_complete_resumes_and_re_keys_every_item() {
         assert_eq!(listed(&tables).await, (online.clone(), offline.clone()));
     }
     assert!(
-        resumed.scanned + before_kill <= 150 + 1 + 20,
+        resumed.scanned + before_kill <= 90 + 1 + 20,
         "resumed, not restarted: {resumed:?} after {before_kill}"
     );
     second.finish_migration(&resumed).await.unwrap();
@@ -244,78 +225,9 @@ async fn bad_shard_counts_are_refused_and_write_nothing() {
     assert_eq!(store.shard_settings().await.unwrap(), None);
 }
 
-/// A reconnect storm on a table with 128 shards: every client drops and comes back, the events
-/// shuffled over 16 concurrent writers. The handler's answers, the alerter's gauges and the CLI
-/// agree on the counts, and the listings hold every client.
+/// A reconnect storm on a table with 128 shards (120 clients here; 1,500 in the opt-in scale
+/// target): see [`common::storm::reconnect_storm`].
 #[tokio::test]
 async fn a_reconnect_storm_over_128_shards_is_counted_alike_everywhere() {
-    let clients: usize = std::env::var("STORM_CLIENTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(400);
-    let tables = local::create_tables().await;
-    let store = fresh(&tables);
-    store.adopt_shards(128).await.unwrap();
-    // Each client: connected (v1), dropped (v1), back (v2); a tenth stay away.
-    let mut events = Vec::new();
-    for i in 0..clients {
-        let id = format!("storm-{i:05}");
-        events.push(event(&id, true, 1, T0));
-        events.push(event(&id, false, 1, T0 + 60_000));
-        if i % 10 != 0 {
-            events.push(event(&id, true, 2, T0 + 120_000 + i as u64));
-        }
-    }
-    // A fixed shuffle (an LCG), so a failure replays.
-    let mut seed: u64 = 42;
-    for i in (1..events.len()).rev() {
-        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-        events.swap(i, (seed >> 33) as usize % (i + 1));
-    }
-    let mut writers = tokio::task::JoinSet::new();
-    for w in 0..16 {
-        let (store, events) = (fresh(&tables), events.clone());
-        writers.spawn(async move {
-            let mut applied = 0u64;
-            for e in events.iter().skip(w).step_by(16) {
-                let r = handle(&store, e, RECEIVED_LATER).await.unwrap();
-                applied += u64::from(r.outcome == iot_presence::rule::Outcome::Applied);
-            }
-            applied
-        });
-    }
-    let mut applied = 0;
-    while let Some(done) = writers.join_next().await {
-        applied += done.unwrap();
-    }
-    assert!(applied >= clients as u64, "{applied}");
-    let away = clients.div_ceil(10) as u64;
-    let truth = FleetCounts {
-        connected: clients as u64 - away,
-        disconnected: away,
-    };
-    assert_eq!(fresh(&tables).fleet_counts().await.unwrap(), truth);
-    let (online, offline) = listed(&tables).await;
-    assert_eq!(
-        (online.len() as u64, offline.len() as u64),
-        (truth.connected, truth.disconnected)
-    );
-    let out = local::presence_command(&tables)
-        .args(["--output", "json", "summary"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(summary["connected"], truth.connected, "{summary}");
-    assert_eq!(summary["disconnected"], truth.disconnected, "{summary}");
-    // The items are spread over the 128 shards (not 16).
-    let shards: BTreeSet<String> = online
-        .iter()
-        .map(|id| status_shard(id, Presence::Connected, 128))
-        .collect();
-    assert!(shards.len() > 64, "{} shards used", shards.len());
+    common::storm::reconnect_storm(120, 128).await;
 }

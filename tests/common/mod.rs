@@ -9,3 +9,4 @@ pub mod broker;
 pub mod history;
 pub mod local;
 pub mod relay;
+pub mod storm;
