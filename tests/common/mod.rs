@@ -9,4 +9,6 @@ pub mod broker;
 pub mod history;
 pub mod local;
 pub mod relay;
+// It runs the `presence` binary, which exists with the `cli` feature only.
+#[cfg(feature = "cli")]
 pub mod storm;
