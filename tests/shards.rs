@@ -8,37 +8,15 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::local::{self, Tables, RECEIVED_LATER};
-use common::storm::listed;
+use common::local::{self, RECEIVED_LATER};
+use common::storm::{event, fresh, listed, T0};
 use iot_presence::event::Presence;
 use iot_presence::functions::ingest::handle;
 use iot_presence::migrate::MigrateError;
 use iot_presence::read::FleetCounts;
-use iot_presence::rule::Window;
 use iot_presence::store::schema::{attr, status_shard};
 use iot_presence::store::shards::ShardLayout;
-use iot_presence::store::{Store, StoreError};
-use serde_json::json;
-
-/// 2026-09-21T14:13:20Z
-const T0: u64 = 1_790_000_000_000;
-
-fn event(client_id: &str, connected: bool, version: u64, at: u64) -> String {
-    let mut e = json!({
-        "clientId": client_id, "timestamp": at,
-        "eventType": if connected { "connected" } else { "disconnected" },
-        "sessionIdentifier": format!("s-{client_id}"), "versionNumber": version,
-    });
-    if !connected {
-        e["disconnectReason"] = json!("CONNECTION_LOST");
-    }
-    e.to_string()
-}
-
-/// A store with its own cache: what a newly started reader or writer knows.
-fn fresh(tables: &Tables) -> Store {
-    local::store(&local::client(), tables, Window::DEFAULT)
-}
+use iot_presence::store::StoreError;
 
 #[tokio::test]
 async fn a_migration_keeps_listings_complete_resumes_and_re_keys_every_item() {

@@ -3,10 +3,12 @@
 //! - [`rule`]: what to notify about one client (pure; the single source of truth).
 //! - [`notify`]: the message format (subject, body, attributes).
 //! - `clauses`: the conditions and writes of a pass's updates.
+//! - `error`: why a pass failed on a client ([`pass::AlertError`]).
 //! - [`pass`]: one alert pass: the sparse alert index, claim / send / commit with conditional
 //!   writes, SNS.
 
 mod clauses;
+mod error;
 pub mod notify;
 pub mod pass;
 pub mod rule;

@@ -37,24 +37,19 @@
 //! pass then records only what was sent and leaves the item due, so the next pass plans the
 //! new status on top (e.g. `back-online` right after the `offline` that just went out).
 
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::query::QueryError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_sns::operation::publish::PublishError;
 use aws_sdk_sns::types::MessageAttributeValue;
 use serde::Serialize;
-use thiserror::Error;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use super::clauses::{self, Seen};
+pub use super::error::AlertError;
 use super::notify::{sns_safe, Message};
 use super::rule::{plan, Activity, ActivityRow, AlertView, Next, Notice};
 use crate::config::AlertSettings;
 use crate::errors::error_chain;
-use crate::read::ReadError;
 use crate::rule::Outcome;
-use crate::store::expr::{n, s, Expr, ExprError};
+use crate::store::expr::{n, s, Expr};
 use crate::store::item::{Item, ItemProblem, MalformedItem, Status};
 use crate::store::schema::{alert_partition, attr, ALERT_INDEX, ALERT_SHARDS, REASON_UNKNOWN};
 use crate::store::Store;
@@ -66,50 +61,6 @@ pub const LEASE_MS: u64 = 180_000;
 
 /// Clients handled at once per index shard (16 shards: up to 64 in flight).
 const PER_SHARD: usize = 4;
-
-#[derive(Debug, Error)]
-pub enum AlertError {
-    #[error("DynamoDB Query of {index} shard {shard} in table {table} failed")]
-    Query {
-        table: String,
-        index: &'static str,
-        shard: String,
-        #[source]
-        source: Box<SdkError<QueryError>>,
-    },
-    #[error("DynamoDB UpdateItem ({step}) of client {client_id:?} in table {table} failed")]
-    Update {
-        step: &'static str,
-        table: String,
-        client_id: String,
-        #[source]
-        source: Box<SdkError<UpdateItemError>>,
-    },
-    #[error("SNS Publish of a {kind} notice for client {client_id:?} to {topic} failed")]
-    Publish {
-        kind: &'static str,
-        client_id: String,
-        topic: String,
-        #[source]
-        source: Box<SdkError<PublishError>>,
-    },
-    #[error("reading the event log of client {client_id:?} failed")]
-    Activity {
-        client_id: String,
-        #[source]
-        source: Box<ReadError>,
-    },
-    #[error(transparent)]
-    Malformed(#[from] MalformedItem),
-    /// A bug: an expression bound a placeholder twice (see [`crate::store::expr`]).
-    #[error("building a DynamoDB expression failed")]
-    Expression(#[from] ExprError),
-    #[error(
-        "the lease on client {client_id:?} expired while its notices were sent; another pass \
-         may send them again (a pass outlived the {LEASE_MS} ms lease)"
-    )]
-    LeaseLost { client_id: String },
-}
 
 /// What one pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -15,9 +15,10 @@ use serde_json::json;
 use super::local::{self, Tables, RECEIVED_LATER};
 
 /// 2026-09-21T14:13:20Z
-const T0: u64 = 1_790_000_000_000;
+pub const T0: u64 = 1_790_000_000_000;
 
-fn event(client_id: &str, connected: bool, version: u64, at: u64) -> String {
+/// A lifecycle event of one connection (`s-<id>`, `version`) at `at`.
+pub fn event(client_id: &str, connected: bool, version: u64, at: u64) -> String {
     let mut e = json!({
         "clientId": client_id, "timestamp": at,
         "eventType": if connected { "connected" } else { "disconnected" },
@@ -29,7 +30,8 @@ fn event(client_id: &str, connected: bool, version: u64, at: u64) -> String {
     e.to_string()
 }
 
-fn fresh(tables: &Tables) -> Store {
+/// A store with its own cache: what a newly started reader or writer knows.
+pub fn fresh(tables: &Tables) -> Store {
     local::store(&local::client(), tables, Window::DEFAULT)
 }
 
