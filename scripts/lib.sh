@@ -1,8 +1,9 @@
-# Shared by scripts/replay.sh and scripts/bench.sh (sourced, not run): a private local
-# DynamoDB server with the tables from template.yaml, cleaned up on exit.
+# Shared by the scripts that run the product locally (sourced, not run): private local servers
+# (scripts/local-servers.sh says which), the tables from template.yaml, cleanup on exit.
 #
-# After `start_local_dynamodb`: $endpoint, $status_table, $events_table, $work (a scratch
-# folder, removed on success; kept, and named, on failure or with KEEP_LOGS=1).
+# After `start_local_dynamodb`: $endpoint (dynoxide), $status_table, $events_table, $work (a
+# scratch folder, removed on success; kept, and named, on failure or with KEEP_LOGS=1).
+# After `start_local_messaging`: $messaging_endpoint (moto, for SNS and SQS).
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 python="$root/.local/venv/bin/python"
@@ -69,16 +70,33 @@ wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
   done
 }
 
+# start_local_dynamodb [HOST]: dynoxide on a free port of HOST (127.0.0.1 unless given, e.g. a
+# docker network's gateway), with the tables from template.yaml.
 start_local_dynamodb() {
-  "$root/scripts/local-dynamodb.sh" install
-  "$python" "$root/scripts/moto_server.py" --port 0 --port-file "$work/dynamodb.port" \
-    >"$work/dynamodb.log" 2>&1 &
+  local host="${1:-127.0.0.1}" port dynoxide
+  "$root/scripts/local-servers.sh" install dynamodb
+  dynoxide="$("$root/scripts/local-servers.sh" dynoxide)"
+  port="$(free_port)"
+  "$dynoxide" serve --host "$host" --port "$port" --log quiet >"$work/dynamodb.log" 2>&1 &
   cleanup_pids+=("$!")
-  wait_for 30 "the local DynamoDB server" test -s "$work/dynamodb.port"
-  endpoint="http://127.0.0.1:$(cat "$work/dynamodb.port")"
+  wait_for 30 "the local DynamoDB server (dynoxide) on $host:$port" \
+    bash -c "exec 3<>/dev/tcp/$host/$port"
+  endpoint="http://$host:$port"
   status_table=presence-status
   events_table=presence-events
   xtask tables --endpoint "$endpoint" --status "$status_table" --events "$events_table" \
     --template "$root/template.yaml"
-  echo "local DynamoDB on $endpoint with tables $status_table, $events_table (from template.yaml)" >&2
+  echo "local DynamoDB (dynoxide) on $endpoint with tables $status_table, $events_table (from template.yaml)" >&2
+}
+
+# start_local_messaging [HOST]: moto's server for SNS and SQS on a free port of HOST.
+start_local_messaging() {
+  local host="${1:-127.0.0.1}"
+  "$root/scripts/local-servers.sh" install messaging
+  "$python" "$root/scripts/moto_server.py" --host "$host" --port 0 --port-file "$work/messaging.port" \
+    >"$work/messaging.log" 2>&1 &
+  cleanup_pids+=("$!")
+  wait_for 30 "the local SNS/SQS server (moto)" test -s "$work/messaging.port"
+  messaging_endpoint="http://$host:$(cat "$work/messaging.port")"
+  echo "local SNS and SQS (moto) on $messaging_endpoint" >&2
 }

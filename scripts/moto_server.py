@@ -1,16 +1,15 @@
 #!/usr/bin/env python3
-"""A local DynamoDB-compatible server for iot-presence: moto's server, one request at a time.
+"""The local SNS and SQS server for iot-presence: moto's server on 127.0.0.1 (or a gateway).
 
-Why a wrapper instead of `moto_server`: moto's server is threaded and its in-memory store is
-not thread-safe, so two concurrent conditional updates of one item can both pass -- a lost
-update that real DynamoDB never allows. Our concurrency tests exist to catch exactly that, so
-this launcher applies requests one at a time (a single lock around moto's WSGI app), which is
-what DynamoDB's per-item atomicity guarantees. Connections are still accepted concurrently.
+dynoxide serves DynamoDB (scripts/local-servers.sh); moto serves what dynoxide does not.
 
-It listens on 127.0.0.1 only. `--port 0` picks a free port; the chosen port is printed as the
-first line of stdout ("PORT <n>") and, with --port-file, written to that file.
-With --exit-on-stdin-eof it stops when its parent closes stdin (tests use this, so that the
-server never outlives the test process that started it).
+It listens on 127.0.0.1 unless told a docker network's gateway. `--port 0` picks a free port;
+the chosen port is printed as the first line of stdout ("PORT <n>") and, with --port-file,
+written to that file. With --exit-on-stdin-eof it stops when its parent closes stdin (tests use
+this, so that the server never outlives the test process that started it).
+
+Requests run concurrently, as moto's own server runs them. The suite can point its DynamoDB at
+this server too (IOT_PRESENCE_TEST_ENDPOINT); tests/concurrency.rs passes there as well.
 """
 
 import argparse
@@ -24,52 +23,7 @@ from moto.moto_server.werkzeug_app import (
     MotoRequestHandler,
     create_backend_app,
 )
-from moto.dynamodb.models.table import Table
 from werkzeug.serving import make_server
-
-
-class Serialized:
-    """Runs the wrapped WSGI app, including producing its whole body, under one lock."""
-
-    def __init__(self, app):
-        self.app = app
-        self.lock = threading.Lock()
-
-    def __call__(self, environ, start_response):
-        with self.lock:
-            result = self.app(environ, start_response)
-            try:
-                body = b"".join(result)
-            finally:
-                close = getattr(result, "close", None)
-                if close is not None:
-                    close()
-        return [body]
-
-
-def query_one_partition():
-    """Make a Query on a table's own key read one partition, as DynamoDB does.
-
-    moto answers every Query by listing and sorting the whole table, then filtering on the
-    partition key, so a Query costs O(table) and a test that reads 10,000 clients' histories
-    costs O(clients x rows). Its own filter keeps only items of the asked partition, so handing
-    it that partition alone gives the same answer. Index queries are left as they are. Safe
-    because requests run one at a time (Serialized): the override lives for one call only.
-    """
-    original = Table.query
-
-    def query(self, hash_key, *args, **kwargs):
-        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
-        if index_name or hash_key is None or not self.range_key_attr:
-            return original(self, hash_key, *args, **kwargs)
-        partition = list(self.items.get(hash_key, {}).values())
-        self.all_items = lambda: partition
-        try:
-            return original(self, hash_key, *args, **kwargs)
-        finally:
-            del self.all_items
-
-    Table.query = query
 
 
 def main():
@@ -89,8 +43,7 @@ def main():
 
     # One log line per request costs more than some requests; errors still show.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    query_one_partition()
-    app = Serialized(DomainDispatcherApplication(create_backend_app))
+    app = DomainDispatcherApplication(create_backend_app)
     server = make_server(
         args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler
     )

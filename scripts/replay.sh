@@ -9,12 +9,15 @@
 # can be queried, e.g. with the aws CLI commands in the README.
 # --alerts TIMELINE plays that timeline after replaying the given files.
 #
-# 1. installs (once, into .local/) the local DynamoDB server and cargo-lambda (only those);
-# 2. starts the server on a free port of 127.0.0.1 and creates the tables from template.yaml;
+# 1. installs (once, into .local/) the local servers (scripts/local-servers.sh) and cargo-lambda;
+# 2. starts dynoxide (DynamoDB) and, for the alert timeline, moto (SNS and SQS) on free ports
+#    of 127.0.0.1, and creates the tables from template.yaml;
 # 3. runs the function under `cargo lambda watch` (the Lambda runtime API emulator) on
 #    127.0.0.1, and sends every event through the emulator's Invoke API;
 # 4. prints the status table and a summary of outcomes, and checks the function's metrics (EMF
 #    lines in its log) against those outcomes;
+#    then runs every path once more (`cargo xtask capacity`) and prints the consumed capacity
+#    of each, as dynoxide reports it, and the cost tables built from those units;
 # 5. plays the alert timeline: alert passes (`presence alert-pass --at`) once per simulated
 #    minute, alerts read from an SQS queue subscribed to the local SNS topic;
 # 6. stops everything it started, also on Ctrl-C or failure (KEEP_LOGS=1 keeps the logs).
@@ -41,6 +44,7 @@ fi
 scripts/tools.sh install lambda
 export PATH="$(scripts/tools.sh path):$PATH"
 start_local_dynamodb
+start_local_messaging
 
 echo "building the function ..." >&2
 cargo build --quiet --features cli --bin presence-handler --bin presence
@@ -70,13 +74,20 @@ xtask replay "$@" \
 if [[ -n "$timeline" ]]; then
   xtask alerts-demo "$timeline" \
     --invoke-url "http://127.0.0.1:$invoke_port/2015-03-31/functions/presence-handler/invocations" \
-    --endpoint "$endpoint" --presence "$root/target/debug/presence" \
+    --endpoint "$endpoint" --messaging-endpoint "$messaging_endpoint" \
+    --presence "$root/target/debug/presence" \
     --status-table "$status_table" --events-table "$events_table" --expect "${expect[@]}"
   echo
   AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \
     "$root/target/debug/presence" --endpoint-url "$endpoint" \
     --status-table "$status_table" --events-table "$events_table" summary
 fi
+
+# Every path once more on these tables (after the alert timeline: the
+# probe's own clients must not show up in its alerts), with its consumed capacity, and the cost tables.
+xtask capacity --endpoint "$endpoint" --messaging-endpoint "$messaging_endpoint" \
+  --status-table "$status_table" --events-table "$events_table" \
+  --function-log "$work/function.log" --metrics-dimension Stack=replay
 
 if [[ -n "$keep" ]]; then
   cat >&2 <<TXT

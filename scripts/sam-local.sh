@@ -9,9 +9,9 @@
 # 2. builds, once, the Lambda base image SAM CLI expects for provided.al2023 on x86_64 (no
 #    registry is needed: /bin/sh, mv, chmod and the glibc libraries, put in with `docker import`);
 # 3. `sam build` (debug mode, Architecture=x86_64: see README "Deploy");
-# 4. creates its own docker network and starts the local server (moto: DynamoDB and SNS) on that
-#    network's gateway address, with the tables from template.yaml (two pairs: sam, reference)
-#    and an SNS topic for the alerter;
+# 4. creates its own docker network and starts the local servers (dynoxide: DynamoDB; moto: SNS)
+#    on that network's gateway address, with the tables from template.yaml (two pairs: sam,
+#    reference) and an SNS topic for the alerter;
 # 5. `sam local invoke PresenceFunction -e FILE` for every events/*.json, then the scenarios
 #    (events/scenarios) through `sam local start-lambda` (127.0.0.1, warm container);
 # 6. the same events through `cargo lambda watch` into the reference tables; every answer and
@@ -135,20 +135,17 @@ remove_network() {
 }
 gateway="$(docker network inspect -f '{{range .IPAM.Config}}{{.Gateway}}{{end}}' "$network")"
 [[ "$gateway" =~ ^[0-9.]+$ ]] || fail "docker network $network has no IPv4 gateway ($gateway)"
-"$root/scripts/local-dynamodb.sh" install
-"$python" scripts/moto_server.py --host "$gateway" --port 0 --port-file "$work/server.port" \
-  >"$work/server.log" 2>&1 &
-cleanup_pids+=("$!")
-wait_for 30 "the local server" test -s "$work/server.port"
-endpoint="http://$gateway:$(cat "$work/server.port")"
-export IOT_PRESENCE_DOCKER_GATEWAY="$gateway"   # lets `cargo xtask` accept this endpoint
+export IOT_PRESENCE_DOCKER_GATEWAY="$gateway"   # lets `cargo xtask` accept these endpoints
+start_local_dynamodb "$gateway"
+start_local_messaging "$gateway"
 xtask tables --endpoint "$endpoint" --status sam-status --events sam-events
 xtask tables --endpoint "$endpoint" --status ref-status --events ref-events
-topic="$(xtask topic --endpoint "$endpoint" --name presence-alerts)"
+topic="$(xtask topic --endpoint "$messaging_endpoint" --name presence-alerts)"
 sed -e "s|@STATUS_TABLE@|sam-status|g" -e "s|@EVENTS_TABLE@|sam-events|g" \
-  -e "s|@ALERT_TOPIC_ARN@|$topic|g" -e "s|@ENDPOINT@|$endpoint|g" events/local/env.json >"$work/env.json"
-overrides+=("LocalEndpoint=$endpoint")
-echo "local server on $endpoint (network $network); tables sam-*, ref-*; topic $topic" >&2
+  -e "s|@ALERT_TOPIC_ARN@|$topic|g" -e "s|@ENDPOINT@|$endpoint|g" \
+  -e "s|@MESSAGING_ENDPOINT@|$messaging_endpoint|g" events/local/env.json >"$work/env.json"
+overrides+=("LocalDynamoDBEndpoint=$endpoint" "LocalSnsEndpoint=$messaging_endpoint")
+echo "local servers: DynamoDB $endpoint, SNS $messaging_endpoint (network $network); tables sam-*, ref-*; topic $topic" >&2
 sam_args=(--skip-pull-image --docker-network "$network" --env-vars "$work/env.json"
   --parameter-overrides "${overrides[*]}")
 

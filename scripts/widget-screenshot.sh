@@ -5,8 +5,9 @@
 #   scripts/widget-screenshot.sh [FILE_OR_FOLDER ...]
 #
 # With no arguments it uses the replay's samples (events/*.json and events/scenarios/).
-# 1. installs Chromium (Debian's `chromium`, apt-get) when missing, and the local server;
-# 2. starts the local server on a free port of 127.0.0.1, creates the tables from template.yaml;
+# 1. installs Chromium (Debian's `chromium`, apt-get) when missing, and the local servers;
+# 2. starts them (dynoxide for DynamoDB, moto for the alert pass's SNS) on free ports of
+#    127.0.0.1, creates the tables from template.yaml;
 # 3. `cargo xtask widget-screenshot`: records the events through the library's ingest path,
 #    renders the fleet view and the busiest client's timeline, screenshots them into
 #    docs/widget.png and docs/widget-timeline.png, dumps the DOM, and checks the page's text
@@ -23,6 +24,7 @@ if [[ $# -eq 0 ]]; then
   set -- events/*.json events/scenarios
 fi
 start_local_dynamodb
-xtask widget-screenshot "$@" --endpoint "$endpoint" \
+start_local_messaging
+xtask widget-screenshot "$@" --endpoint "$endpoint" --messaging-endpoint "$messaging_endpoint" \
   --status-table "$status_table" --events-table "$events_table" \
   --work "$work" --out "$root/docs"

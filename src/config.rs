@@ -374,29 +374,29 @@ impl ReconcileConfig {
     }
 }
 
-/// The standard AWS configuration chain with the given timeouts and endpoint override (the
-/// CLI's `--endpoint-url`).
-pub async fn aws_config(endpoint: Option<&str>, timeouts: Timeouts) -> aws_config::SdkConfig {
+/// The standard AWS configuration chain with the given timeouts. Endpoints come from it too:
+/// `AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_SNS` and so on, per service.
+pub async fn aws_config(timeouts: Timeouts) -> aws_config::SdkConfig {
     let timeouts = aws_config::timeout::TimeoutConfig::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .operation_attempt_timeout(timeouts.attempt)
         .operation_timeout(timeouts.operation)
         .build();
-    let mut loader = aws_config::from_env().timeout_config(timeouts);
-    if let Some(url) = endpoint {
-        loader = loader.endpoint_url(url);
-    }
-    loader.load().await
+    aws_config::from_env().timeout_config(timeouts).load().await
 }
 
-/// Builds the one DynamoDB client of the process from the standard AWS configuration chain
-/// (which honours `AWS_ENDPOINT_URL_DYNAMODB`), with the given timeouts. `endpoint` overrides
-/// the endpoint (the CLI's `--endpoint-url`).
-pub async fn dynamodb_client(
+/// The one DynamoDB client of the process, from `sdk`. `endpoint` overrides DynamoDB's
+/// endpoint alone (the CLI's `--endpoint-url`): SNS and SQS keep theirs, since a local
+/// DynamoDB serves no other service.
+pub fn dynamodb_client(
+    sdk: &aws_config::SdkConfig,
     endpoint: Option<&str>,
-    timeouts: Timeouts,
 ) -> aws_sdk_dynamodb::Client {
-    aws_sdk_dynamodb::Client::new(&aws_config(endpoint, timeouts).await)
+    let mut config = aws_sdk_dynamodb::config::Builder::from(sdk);
+    if let Some(url) = endpoint {
+        config = config.endpoint_url(url);
+    }
+    aws_sdk_dynamodb::Client::from_conf(config.build())
 }
 
 #[cfg(test)]

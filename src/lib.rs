@@ -30,6 +30,8 @@
 //!    - [`widget`]: the live fleet widget's request (parameters, validated) and HTML (pure).
 //! 5. [`functions`]: the four Lambda handlers; [`logging`]: log set-up for them and the CLI;
 //!    [`telemetry`]: their metrics, as Embedded Metric Format log lines.
+//! 6. [`cost`]: every path run once with its consumed capacity measured, AWS list prices, and
+//!    the cost tables built from the two (the replay, the README and `tests/capacity.rs`).
 //!
 //! The binaries (`src/bin/`): `presence-handler`, `presence-alerter`, `presence-reconciler`
 //! and `presence-widget`, the thin Lambda `main`s, and `presence`, the CLI (feature `cli`).
@@ -37,6 +39,7 @@
 pub mod alert;
 pub mod availability;
 pub mod config;
+pub mod cost;
 pub mod errors;
 pub mod event;
 pub mod functions;

@@ -43,6 +43,9 @@ pub mod name {
     pub const DISCONNECTS: &str = "Disconnects";
     /// Time spent handling one event (ms), parse to last write.
     pub const HANDLER_LATENCY: &str = "HandlerLatency";
+    /// DynamoDB write units the handler consumed, as the answers report them plus the derived
+    /// charge of refused conditional writes (`store::capacity`).
+    pub const CONSUMED_WRITE_UNITS: &str = "ConsumedWriteUnits";
     /// 1 on the first invocation of an execution environment.
     pub const COLD_STARTS: &str = "ColdStart";
     /// Notices published, by `Kind` (offline, back-online, flapping).
@@ -57,11 +60,12 @@ pub mod name {
     pub const CONNECTED_CLIENTS: &str = "ConnectedClients";
     pub const DISCONNECTED_CLIENTS: &str = "DisconnectedClients";
 
-    pub const ALL: [&str; 11] = [
+    pub const ALL: [&str; 12] = [
         EVENTS,
         CONNECTS,
         DISCONNECTS,
         HANDLER_LATENCY,
+        CONSUMED_WRITE_UNITS,
         COLD_STARTS,
         ALERTS_SENT,
         DUE_CLIENTS,
@@ -278,6 +282,11 @@ pub fn event_handled(
         _ => {}
     }
     metrics::histogram!(name::HANDLER_LATENCY).record(latency.as_secs_f64() * 1000.0);
+}
+
+/// The handler's write units for one event. Whole units: DynamoDB charges writes per 1 KB.
+pub fn units_written(units: f64) {
+    metrics::counter!(name::CONSUMED_WRITE_UNITS).increment(units.round() as u64);
 }
 
 /// Whether an outcome is a distinct event seen, for [`event_handled`]'s connect counts.

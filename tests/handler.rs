@@ -234,6 +234,7 @@ async fn redelivery_changes_nothing_and_answers_the_same() {
         assert_eq!(
             Response {
                 redelivered: false,
+                consumed_capacity: answer.consumed_capacity.clone(),
                 ..again
             },
             *answer

@@ -5,8 +5,9 @@
 //! cargo test --features scale-tests --test scale -- --nocapture
 //! ```
 //!
-//! CI runs them (`.ci/run`). What they measure is mostly moto's speed, not DynamoDB's: the
-//! assertions are about what is read and sent, never about time.
+//! CI runs them (`.ci/run`). They run against the local servers (dynoxide for DynamoDB, moto
+//! for SNS and SQS), so their times measure those, not AWS: the assertions are about what is
+//! read and sent, never about time.
 
 mod common;
 
@@ -123,7 +124,7 @@ async fn ten_thousand_clients_due_at_once() {
     assert!(sink.drain().await.is_empty());
     println!(
         "scale: {} status items written in {:.0} s; pass over {offline} due clients and the \
-         empty pass after it took {:.0} s more (moto)",
+         empty pass after it took {:.0} s more (local servers)",
         offline + online,
         written.as_secs_f64(),
         (started.elapsed() - written).as_secs_f64()
@@ -134,8 +135,7 @@ async fn ten_thousand_clients_due_at_once() {
 /// outage, back): every client is reported, and the fleet totals are the sum of what was
 /// written. The rows are written 25 to a request as the handler writes them (`event_row`, all
 /// `applied`, since they arrive in order), and each client's status by the real status update,
-/// so that `--all` lists it: through the handler, the seeding alone would take ten minutes of
-/// moto. That a shuffled, duplicated delivery reports the same is `tests/availability.rs`'s job.
+/// so that `--all` lists it: seeding through the handler would measure the seeding. That a shuffled, duplicated delivery reports the same is `tests/availability.rs`'s job.
 #[tokio::test]
 async fn availability_of_ten_thousand_clients() {
     let clients = scale_clients();
@@ -420,7 +420,7 @@ async fn a_reconnect_storm_of_1500_clients_over_128_shards() {
     let started = Instant::now();
     common::storm::reconnect_storm(1500, 128).await;
     println!(
-        "scale: reconnect storm of 1500 clients (4,350 events) over 128 shards in {:.0} s (moto)",
+        "scale: reconnect storm of 1500 clients (4,350 events) over 128 shards in {:.0} s (local servers)",
         started.elapsed().as_secs_f64()
     );
 }

@@ -106,8 +106,9 @@ fn the_function_gets_exactly_the_variables_the_code_reads() {
         STATUS_SHARDS_VAR,
         telemetry::NAMESPACE_VAR,
         telemetry::DIMENSIONS_VAR,
-        // Read by the AWS SDK; set only for `sam local` (LocalEndpoint), absent when deployed.
-        "AWS_ENDPOINT_URL",
+        // Read by the AWS SDK; set only for `sam local` (LocalDynamoDBEndpoint), absent when
+        // deployed.
+        "AWS_ENDPOINT_URL_DYNAMODB",
     ];
     expected.sort();
     assert_eq!(environment("PresenceFunction"), expected);
@@ -126,8 +127,10 @@ fn the_alerter_gets_exactly_the_variables_it_reads() {
         FLEET_GAUGE_MINUTES_VAR,
         telemetry::NAMESPACE_VAR,
         telemetry::DIMENSIONS_VAR,
-        // Read by the AWS SDK; set only for `sam local` (LocalEndpoint), absent when deployed.
-        "AWS_ENDPOINT_URL",
+        // Read by the AWS SDK; set only for `sam local` (LocalDynamoDBEndpoint,
+        // LocalSnsEndpoint), absent when deployed.
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "AWS_ENDPOINT_URL_SNS",
     ];
     expected.sort();
     assert_eq!(environment("AlerterFunction"), expected);
@@ -137,7 +140,11 @@ fn the_alerter_gets_exactly_the_variables_it_reads() {
 fn the_widget_gets_exactly_the_variables_it_reads() {
     // The two table names (Config::from_env; the rest of Config keeps its defaults, which a
     // read-only function never uses), and the SDK's local endpoint for `sam local`.
-    let mut expected = vec![STATUS_TABLE_VAR, EVENTS_TABLE_VAR, "AWS_ENDPOINT_URL"];
+    let mut expected = vec![
+        STATUS_TABLE_VAR,
+        EVENTS_TABLE_VAR,
+        "AWS_ENDPOINT_URL_DYNAMODB",
+    ];
     expected.sort();
     assert_eq!(environment("FleetWidgetFunction"), expected);
     let t = template();

@@ -49,6 +49,7 @@ use super::rule::{plan, Activity, ActivityRow, AlertView, Next, Notice};
 use crate::config::AlertSettings;
 use crate::errors::error_chain;
 use crate::rule::Outcome;
+use crate::store::capacity::carried;
 use crate::store::expr::{n, s, Expr};
 use crate::store::item::{Item, ItemProblem, MalformedItem, Status};
 use crate::store::schema::{alert_partition, attr, ALERT_INDEX, ALERT_SHARDS, REASON_UNKNOWN};
@@ -179,7 +180,9 @@ impl Alerter {
         for shard in 0..ALERT_SHARDS {
             let alerter = self.clone();
             let pass = pass.clone();
-            shards.spawn(async move { alerter.run_shard(shard, now, &pass).await });
+            shards.spawn(carried(async move {
+                alerter.run_shard(shard, now, &pass).await
+            }));
         }
         let mut report = RunReport::default();
         while let Some(done) = shards.join_next().await {
@@ -238,7 +241,9 @@ impl Alerter {
                     collect(&mut report, in_flight.join_next().await);
                 }
                 let (alerter, pass) = (self.clone(), pass.clone());
-                in_flight.spawn(async move { alerter.handle(item, now, &pass).await });
+                in_flight.spawn(carried(
+                    async move { alerter.handle(item, now, &pass).await },
+                ));
             }
         }
         while let Some(done) = in_flight.join_next().await {

@@ -14,7 +14,7 @@ async fn main() -> Result<(), Error> {
     let config = AlertConfig::from_env().inspect_err(|err| {
         tracing::error!(error = %err, "invalid configuration");
     })?;
-    let sdk = aws_config(None, Timeouts::FUNCTION).await;
+    let sdk = aws_config(Timeouts::FUNCTION).await;
     let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.tables);
     let sns = aws_sdk_sns::Client::new(&sdk);
     let metrics = Metrics::install(&MetricsConfig::from_env()?)?;

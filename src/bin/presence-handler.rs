@@ -1,6 +1,6 @@
 //! The Lambda function: IoT lifecycle events in, presence status out.
 
-use iot_presence::config::{dynamodb_client, Config, Timeouts};
+use iot_presence::config::{aws_config, dynamodb_client, Config, Timeouts};
 use iot_presence::functions::ingest::function_handler;
 use iot_presence::store::Store;
 use iot_presence::telemetry::{Metrics, MetricsConfig};
@@ -14,7 +14,8 @@ async fn main() -> Result<(), Error> {
         tracing::error!(error = %err, "invalid configuration");
     })?;
     let metrics = Metrics::install(&MetricsConfig::from_env()?)?;
-    let store = Store::new(dynamodb_client(None, Timeouts::FUNCTION).await, &config);
+    let sdk = aws_config(Timeouts::FUNCTION).await;
+    let store = Store::new(dynamodb_client(&sdk, None), &config);
     // The table's shard count, set from STATUS_SHARDS on first use; a count the table does not
     // accept stops the function here, with both counts named.
     store

@@ -16,7 +16,7 @@ async fn main() -> Result<(), Error> {
         tracing::error!(error = %err, "invalid configuration");
     })?;
     // The IoT data endpoint comes from AWS_ENDPOINT_URL_IOT_DATA_PLANE when the stack sets it.
-    let sdk = aws_config(None, Timeouts::FUNCTION).await;
+    let sdk = aws_config(Timeouts::FUNCTION).await;
     let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config.tables);
     let broker = Broker::new(aws_sdk_iotdataplane::Client::new(&sdk));
     let reconciler = Reconciler::new(store, broker, true);

@@ -13,7 +13,7 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env().inspect_err(|err| {
         tracing::error!(error = %err, "invalid configuration");
     })?;
-    let sdk = aws_config(None, Timeouts::FUNCTION).await;
+    let sdk = aws_config(Timeouts::FUNCTION).await;
     let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config);
     run(service_fn(|event| function_handler(&store, event))).await
 }

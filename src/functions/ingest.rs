@@ -11,12 +11,13 @@ use tracing::{debug, error, info, warn};
 use crate::errors::error_chain;
 use crate::event::{InvalidEvent, LifecycleEvent};
 use crate::rule::Outcome;
+use crate::store::capacity::{self, Tally};
 use crate::store::{Store, StoreError};
 use crate::telemetry::{self, Metrics};
 use crate::time::now_ms;
 
 /// What the function returns for a recorded event (stale and duplicate events are successes).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Response {
     pub client_id: String,
@@ -26,6 +27,9 @@ pub struct Response {
     /// The event's row was there already (a redelivery): `outcome` is the recorded one.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub redelivered: bool,
+    /// What recording it consumed, by table and index (`store::capacity`): measured units,
+    /// and the derived charge of refused conditional writes.
+    pub consumed_capacity: Tally,
 }
 
 /// Why an invocation failed. Either way Lambda keeps the event: it retries the invocation, and
@@ -76,20 +80,19 @@ pub async fn handle(store: &Store, payload: &str, now_ms: u64) -> Result<Respons
         warn!(error = %err, payload_bytes = payload.len(), "rejected invalid event");
         telemetry::event_handled(telemetry::OUTCOME_INVALID, None, started.elapsed());
     })?;
-    let recorded = store
-        .record(&event, payload, now_ms)
-        .await
-        .inspect_err(|err| {
-            error!(
-                clientId = %event.client_id,
-                eventType = %event.event_type,
-                versionNumber = event.version_number,
-                transient = err.is_transient(),
-                error = %error_chain(err),
-                "could not record event"
-            );
-            telemetry::event_handled(telemetry::OUTCOME_FAILED, None, started.elapsed());
-        })?;
+    let (recorded, consumed) = capacity::measure(store.record(&event, payload, now_ms)).await;
+    telemetry::units_written(consumed.total().writes());
+    let recorded = recorded.inspect_err(|err| {
+        error!(
+            clientId = %event.client_id,
+            eventType = %event.event_type,
+            versionNumber = event.version_number,
+            transient = err.is_transient(),
+            error = %error_chain(err),
+            "could not record event"
+        );
+        telemetry::event_handled(telemetry::OUTCOME_FAILED, None, started.elapsed());
+    })?;
     let seen = telemetry::is_seen(recorded.outcome, recorded.redelivered)
         .then_some((event.event_type, event.disconnect_reason.as_deref()));
     telemetry::event_handled(recorded.outcome.as_str(), seen, started.elapsed());
@@ -101,6 +104,7 @@ pub async fn handle(store: &Store, payload: &str, now_ms: u64) -> Result<Respons
         outcome = %recorded.outcome,
         rule = recorded.rule.map(|r| format!("{r:?}")),
         redelivered = recorded.redelivered,
+        writeUnits = consumed.total().writes(),
         latencyMs = started.elapsed().as_secs_f64() * 1000.0,
         "event recorded"
     );
@@ -116,6 +120,7 @@ pub async fn handle(store: &Store, payload: &str, now_ms: u64) -> Result<Respons
         event_key: recorded.event_key,
         outcome: recorded.outcome,
         redelivered: recorded.redelivered,
+        consumed_capacity: consumed,
     })
 }
 

@@ -19,6 +19,7 @@ use tokio::task::JoinSet;
 pub use summary::{offline_alert, Alerted, Summary, OFFLINE_BUCKETS_MS};
 
 use crate::event::Presence;
+use crate::store::capacity::carried;
 use crate::store::expr::{n, s, Expr, ExprError};
 use crate::store::item::{EventRow, Item, ItemProblem, MalformedItem, Status};
 use crate::store::schema::{attr, status_partition, STATUS_INDEX};
@@ -195,12 +196,12 @@ impl Store {
                 let done = tasks.join_next().await.expect("a task is in flight");
                 results.push(done.expect("shard query task panicked")?);
             }
-            tasks.spawn(query_shard(
+            tasks.spawn(carried(query_shard(
                 self.client.clone(),
                 self.status_table.clone(),
                 shard,
                 q,
-            ));
+            )));
         }
         while let Some(done) = tasks.join_next().await {
             results.push(done.expect("shard query task panicked")?);
@@ -401,7 +402,7 @@ impl Store {
                 .projection_expression("#c")
                 .expression_attribute_names("#c", attr::CLIENT_ID);
             let table = self.events_table.clone();
-            tasks.spawn(async move {
+            tasks.spawn(carried(async move {
                 let items: Vec<Item> = request
                     .into_paginator()
                     .items()
@@ -410,7 +411,7 @@ impl Store {
                     .await
                     .map_err(dynamo_error("Scan", &table))?;
                 Ok::<_, ReadError>(items)
-            });
+            }));
         }
         let mut ids = HashSet::new();
         while let Some(done) = tasks.join_next().await {

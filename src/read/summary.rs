@@ -7,6 +7,7 @@ use tokio::task::JoinSet;
 
 use super::{dynamo_error, ReadError, ShardQuery, ShardResult};
 use crate::event::Presence;
+use crate::store::capacity::carried;
 use crate::store::expr::{s, Expr};
 use crate::store::item::{Item, Status};
 use crate::store::schema::{alert_partition, attr, ALERT_INDEX, ALERT_SHARDS, REASON_UNKNOWN};
@@ -150,7 +151,7 @@ impl Store {
                 .set_expression_attribute_names(built.names)
                 .set_expression_attribute_values(built.values);
             let table = self.status_table.clone();
-            tasks.spawn(async move {
+            tasks.spawn(carried(async move {
                 match page {
                     None => request
                         .into_paginator()
@@ -167,7 +168,7 @@ impl Store {
                         .items
                         .unwrap_or_default()),
                 }
-            });
+            }));
         }
         let mut alerted = Vec::new();
         while let Some(done) = tasks.join_next().await {

@@ -16,6 +16,7 @@ use crate::read::ReadError;
 use crate::reconcile::broker::{Broker, BrokerError, Pace};
 use crate::reconcile::repair::RepairError;
 use crate::reconcile::rule::{plan, BrokerAnswer, Finding, Unsettled};
+use crate::store::capacity::carried;
 use crate::store::item::MalformedItem;
 use crate::store::Store;
 
@@ -178,10 +179,10 @@ impl Reconciler {
                 };
                 pace.wait().await;
                 let (me, at) = (self.clone(), now());
-                tasks.spawn(async move {
+                tasks.spawn(carried(async move {
                     let result = me.check(&client_id, at).await;
                     (client_id, tries, result)
-                });
+                }));
             }
             let Some(done) = tasks.join_next().await else {
                 break;

@@ -6,11 +6,13 @@
 //! - [`item`]: typed items (`serde_dynamo`): the status item, the event row, alert fields.
 //! - [`status`]: the conditional status update, whose condition mirrors [`crate::rule`].
 //! - [`events`]: the idempotent event-log append, and `record`, which does both.
+//! - [`capacity`]: consumed capacity, asked of and added up for every request.
 //!
 //! No read-then-write anywhere. Requests are built by pure functions
 //! ([`status::status_update`], [`events::event_row`]) so that the bench and the tests can look
 //! at them without a server.
 
+pub mod capacity;
 pub mod events;
 pub mod expr;
 pub mod item;
@@ -140,12 +142,19 @@ pub struct Store {
     future_skew_ms: u64,
     pub(crate) status_retention_days: u32,
     pub(crate) layout: shards::LayoutCache,
+    capacity: capacity::Ledger,
 }
 
 impl Store {
+    /// The store over `client`, which it rebuilds with a [`capacity::CapacityMeter`]: every
+    /// request it makes asks for its consumed capacity, and [`Store::capacity`] adds it up.
     pub fn new(client: Client, config: &Config) -> Self {
+        let meter = capacity::CapacityMeter::default();
+        let capacity = meter.ledger.clone();
+        let client = Client::from_conf(client.config().to_builder().interceptor(meter).build());
         Store {
             client,
+            capacity,
             status_table: config.status_table.clone(),
             events_table: config.events_table.clone(),
             window: config.window,
@@ -154,6 +163,11 @@ impl Store {
             status_retention_days: config.status_retention_days,
             layout: shards::LayoutCache::default(),
         }
+    }
+
+    /// What this store's requests consumed (shared by its clones).
+    pub fn capacity(&self) -> &capacity::Ledger {
+        &self.capacity
     }
 
     /// One `UpdateItem` of a client's status item with a built expression: the one way every

@@ -139,7 +139,7 @@ impl Fixture {
     /// An alerter with the fixture's topic and settings on another store (e.g. through a
     /// [`super::relay::LossyLink`]), publishing through `sns_url`.
     pub fn alerter_on(&self, store: Store, sns_url: &str) -> Alerter {
-        let config = aws_sdk_sns::config::Builder::from(&local::sdk_config())
+        let config = aws_sdk_sns::config::Builder::from(&local::messaging_config())
             .endpoint_url(sns_url)
             .build();
         Alerter::new(
@@ -201,7 +201,7 @@ impl HeldPublish {
 impl PublishGate {
     pub fn start() -> PublishGate {
         let (send, held) = tokio::sync::mpsc::unbounded_channel();
-        let relay = Relay::start(move |request| {
+        let relay = Relay::start(local::messaging_endpoint(), move |request| {
             let form = form_fields(&String::from_utf8_lossy(&request.body));
             if form.get("Action").map(String::as_str) == Some("Publish") {
                 let message: serde_json::Value =

@@ -1,10 +1,13 @@
-//! The real local DynamoDB-compatible server (moto, serialized: `scripts/moto_server.py`).
+//! The real local servers: DynamoDB from dynoxide (`.local/dynoxide`, installed by
+//! `scripts/local-servers.sh install`), SNS and SQS from moto (`scripts/moto_server.py`).
 //!
-//! The first test that needs it starts a private server from `.local/venv` on a free port of
-//! 127.0.0.1; it exits when this test process exits (it watches its stdin, which only we
-//! hold). `IOT_PRESENCE_TEST_ENDPOINT` points the tests at a server you started yourself
-//! instead. `AWS_ENDPOINT_URL_DYNAMODB` is deliberately ignored: tests create and fill tables,
-//! and must never do that to whatever account a developer's shell points at.
+//! The first test that needs one starts a private server on a free port of 127.0.0.1; it
+//! stops when this test process exits (a watchdog shell holds the server's lifetime to a pipe
+//! whose other end only we hold). `IOT_PRESENCE_TEST_ENDPOINT` points the DynamoDB side at a
+//! server you started yourself instead (moto, DynamoDB Local, dynoxide), and
+//! `IOT_PRESENCE_TEST_MESSAGING_ENDPOINT` the SNS/SQS side. `AWS_ENDPOINT_URL_DYNAMODB` is
+//! deliberately ignored: tests create and fill tables, and must never do that to whatever
+//! account a developer's shell points at. A missing server fails the test; it never passes.
 //! Each test creates its own uniquely named tables, so tests never see each other's items.
 
 use std::io::{BufRead, BufReader};
@@ -12,6 +15,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -27,18 +31,92 @@ pub use iot_presence::store::Item;
 /// about ordering rather than about when events arrive: no event is "from the future" to it.
 pub const RECEIVED_LATER: u64 = 2_000_000_000_000;
 
+/// The DynamoDB endpoint: `IOT_PRESENCE_TEST_ENDPOINT`, else a private dynoxide.
 pub fn endpoint() -> &'static str {
     static ENDPOINT: OnceLock<String> = OnceLock::new();
     ENDPOINT.get_or_init(|| {
         if let Ok(url) = std::env::var("IOT_PRESENCE_TEST_ENDPOINT") {
             return url;
         }
+        start_dynoxide()
+    })
+}
+
+/// True when the DynamoDB side is the dynoxide this harness started (not a server named by
+/// `IOT_PRESENCE_TEST_ENDPOINT`): for the tests that pin what only a server reporting consumed
+/// capacity can show.
+pub fn on_dynoxide() -> bool {
+    std::env::var("IOT_PRESENCE_TEST_ENDPOINT").is_err()
+}
+
+fn dynoxide() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(".local/dynoxide/bin/dynoxide")
+}
+
+/// Starts dynoxide on a free port. It cannot pick its own port and say which (`--port 0` binds
+/// but reports 0), so we pick one, and try again (5 times) if another process took it first.
+fn start_dynoxide() -> String {
+    let binary = dynoxide();
+    assert!(
+        binary.exists(),
+        "no local DynamoDB server at {}: run `scripts/local-servers.sh install` once \
+         (scripts/test.sh does it for you), or set IOT_PRESENCE_TEST_ENDPOINT to a DynamoDB \
+         endpoint you run yourself",
+        binary.display()
+    );
+    for _attempt in 0..5 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port on 127.0.0.1")
+            .port();
+        // The shell waits on its stdin, which only this process holds: when we exit, `cat`
+        // returns and the server is stopped with it.
+        #[allow(clippy::zombie_processes)] // kept running on purpose: see `std::mem::forget`
+        let mut child = Command::new("sh")
+            .args([
+                "-c",
+                "\"$0\" serve --host 127.0.0.1 --port \"$1\" --log quiet & pid=$!; \
+                 cat >/dev/null; kill $pid",
+            ])
+            .arg(&binary)
+            .arg(port.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start dynoxide");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                std::mem::forget(child);
+                return format!("http://127.0.0.1:{port}");
+            }
+            if child.try_wait().ok().flatten().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    panic!(
+        "dynoxide ({}) did not start on 127.0.0.1 in 5 tries",
+        binary.display()
+    )
+}
+
+/// The SNS and SQS endpoint: `IOT_PRESENCE_TEST_MESSAGING_ENDPOINT`, else a private moto.
+pub fn messaging_endpoint() -> &'static str {
+    MESSAGING.get_or_init(|| {
+        if let Ok(url) = std::env::var("IOT_PRESENCE_TEST_MESSAGING_ENDPOINT") {
+            return url;
+        }
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let python = python();
         assert!(
             python.exists(),
-            "no local DynamoDB server: run `scripts/local-dynamodb.sh install` once \
-             (scripts/test.sh does it for you), or set IOT_PRESENCE_TEST_ENDPOINT"
+            "no local SNS/SQS server: run `scripts/local-servers.sh install` once \
+             (scripts/test.sh does it for you), or set IOT_PRESENCE_TEST_MESSAGING_ENDPOINT"
         );
         let mut child = Command::new(python)
             .arg(root.join("scripts/moto_server.py"))
@@ -62,6 +140,8 @@ pub fn endpoint() -> &'static str {
         url
     })
 }
+
+static MESSAGING: OnceLock<String> = OnceLock::new();
 
 /// A client for the local server. One per test: SDK clients hold connections tied to the
 /// runtime that made them, and every `#[tokio::test]` has its own runtime.
@@ -199,11 +279,20 @@ pub fn is_null(item: &Item, name: &str) -> bool {
     matches!(item.get(name), Some(AttributeValue::Null(true)))
 }
 
-/// The local server's endpoint, region and dummy credentials, for every service's client.
+/// The local DynamoDB's endpoint, region and dummy credentials.
 pub fn sdk_config() -> aws_config::SdkConfig {
+    config_for(endpoint())
+}
+
+/// The local SNS/SQS server's endpoint, region and dummy credentials.
+pub fn messaging_config() -> aws_config::SdkConfig {
+    config_for(messaging_endpoint())
+}
+
+fn config_for(url: &str) -> aws_config::SdkConfig {
     aws_config::SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(endpoint())
+        .endpoint_url(url)
         .region(Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
             Credentials::new("local", "local", None, None, "tests"),
@@ -213,7 +302,7 @@ pub fn sdk_config() -> aws_config::SdkConfig {
 
 /// SQS on the local server.
 pub fn sqs_client() -> aws_sdk_sqs::Client {
-    aws_sdk_sqs::Client::new(&sdk_config())
+    aws_sdk_sqs::Client::new(&messaging_config())
 }
 
 /// The `presence` binary pointed at the local server and `tables`, with none of the developer's
@@ -235,13 +324,21 @@ pub fn presence_command(tables: &Tables) -> std::process::Command {
         .env_remove("TIMESTAMP_WINDOW_MS")
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "local")
-        .env("AWS_SECRET_ACCESS_KEY", "local");
+        .env("AWS_SECRET_ACCESS_KEY", "local")
+        .env_remove("AWS_ENDPOINT_URL_SNS")
+        .env_remove("AWS_ENDPOINT_URL_SQS");
+    // SNS and SQS (alert-pass, redrive) go to the messaging server, when a test started it.
+    if let Some(url) = MESSAGING.get() {
+        command
+            .env("AWS_ENDPOINT_URL_SNS", url)
+            .env("AWS_ENDPOINT_URL_SQS", url);
+    }
     command
 }
 
-/// SNS on the local server (moto serves every service on one endpoint).
+/// SNS on the local server.
 pub fn sns_client() -> aws_sdk_sns::Client {
-    aws_sdk_sns::Client::new(&sdk_config())
+    aws_sdk_sns::Client::new(&messaging_config())
 }
 
 /// An SNS topic with SQS queues subscribed to it: what the alerter publishes arrives in the

@@ -48,12 +48,15 @@ pub struct Relay {
 }
 
 impl Relay {
-    /// Starts relaying to the local server; `look` decides each request's fate (and may block,
-    /// which holds the request).
-    pub fn start(look: impl Fn(&Request) -> Verdict + Send + Sync + 'static) -> Relay {
+    /// Starts relaying to `upstream` (a local server's `http://` endpoint); `look` decides each
+    /// request's fate (and may block, which holds the request).
+    pub fn start(
+        upstream: &str,
+        look: impl Fn(&Request) -> Verdict + Send + Sync + 'static,
+    ) -> Relay {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the relay");
         let addr = listener.local_addr().expect("relay address");
-        let upstream = local::endpoint()
+        let upstream = upstream
             .strip_prefix("http://")
             .expect("the local server speaks plain http")
             .to_owned();
@@ -91,9 +94,10 @@ impl Drop for Relay {
 }
 
 /// One request: read it whole (head, then a `Content-Length` body), let the test look, pass it
-/// to the local server and relay its answer. The server closes each connection after its
-/// answer (`Connection: close`, which the SDK sees too), so one request per connection, and
-/// reading the answer to its end is the whole answer.
+/// to the local server and relay its answer. The request goes upstream with `Connection:
+/// close` (a server may keep connections alive; moto closes them anyway, dynoxide does not),
+/// so the server closes the connection after its answer, the SDK sees that header too, and
+/// reading the answer to its end is the whole answer: one request per connection.
 fn relay(
     conn: TcpStream,
     upstream: &str,
@@ -117,9 +121,15 @@ fn relay(
                 return Err(std::io::Error::other("chunked requests are not supported"));
             }
         }
-        head.push_str(&line);
         if line == "\r\n" {
+            head.push_str("connection: close\r\n\r\n");
             break;
+        }
+        let hop = line
+            .split_once(':')
+            .is_some_and(|(name, _)| name.eq_ignore_ascii_case("connection"));
+        if !hop {
+            head.push_str(&line);
         }
     }
     let mut body = vec![0; length];
@@ -154,7 +164,7 @@ impl LossyLink {
     pub fn start(marker: &'static str) -> LossyLink {
         let lost = Arc::new(AtomicU64::new(0));
         let counter = lost.clone();
-        let relay = Relay::start(move |request| {
+        let relay = Relay::start(local::endpoint(), move |request| {
             let update = request
                 .header("x-amz-target")
                 .is_some_and(|t| t.ends_with(".UpdateItem"));

@@ -151,6 +151,7 @@ async fn alert_pass(a: &Args, topic: &str, at: u64) -> Result<Value> {
         ])
         .args(["--topic-arn", topic, "--at", &iso(at)])
         .envs(local::CHILD_ENV)
+        .envs(local::messaging_env(a.tables.messaging()?))
         .output()
         .await
         .map_err(|e| format!("{}: {e}", a.presence.display()))?;
@@ -198,7 +199,7 @@ pub async fn run(a: Args) -> Result {
     timeline.sort_by_key(ts);
     let end = timeline.last().map(ts).unwrap_or(start) + a.minutes_after * MINUTE;
 
-    let (topic, queue) = subscribed_queue(&a.tables.endpoint).await?;
+    let (topic, queue) = subscribed_queue(a.tables.messaging()?).await?;
     println!(
         "\nalert timeline {}: {} events shifted to start now; one alert pass per simulated \
          minute, threshold and flapping settings at their defaults",

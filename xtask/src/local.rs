@@ -1,5 +1,6 @@
-//! Clients for the local server (moto serves DynamoDB, SNS and SQS on one endpoint): dummy
-//! credentials, us-east-1, and only a local endpoint.
+//! Clients for the local servers (dynoxide serves DynamoDB; moto serves SNS and SQS on a second
+//! endpoint, see scripts/local-servers.sh): dummy credentials, us-east-1, and only local
+//! endpoints.
 
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
 
@@ -56,15 +57,36 @@ pub fn sdk_error<E: std::error::Error>(what: &str, e: E) -> String {
     )
 }
 
-/// The local server and its two tables: the arguments every subcommand that touches the tables
-/// shares (`#[command(flatten)]`).
+/// The environment a child process needs to reach the local SNS and SQS server: the SDKs'
+/// service-specific endpoint variables, so that its DynamoDB endpoint stays its own.
+pub fn messaging_env(endpoint: &str) -> [(&'static str, String); 2] {
+    [
+        ("AWS_ENDPOINT_URL_SNS", endpoint.to_owned()),
+        ("AWS_ENDPOINT_URL_SQS", endpoint.to_owned()),
+    ]
+}
+
+/// The local servers and the two tables: the arguments every subcommand that touches the
+/// tables shares (`#[command(flatten)]`).
 #[derive(clap::Args, Debug, Clone)]
 pub struct Tables {
-    /// The local server, e.g. http://127.0.0.1:8000 (nothing else is accepted)
+    /// The local DynamoDB server, e.g. http://127.0.0.1:8000 (nothing else is accepted)
     #[arg(long)]
     pub endpoint: String,
+    /// The local SNS and SQS server (moto), for the subcommands that publish alerts
+    #[arg(long)]
+    pub messaging_endpoint: Option<String>,
     #[arg(long)]
     pub status_table: String,
     #[arg(long)]
     pub events_table: String,
+}
+
+impl Tables {
+    /// The SNS/SQS endpoint, or an error naming the missing flag.
+    pub fn messaging(&self) -> Result<&str> {
+        self.messaging_endpoint
+            .as_deref()
+            .ok_or_else(|| "this subcommand publishes alerts: pass --messaging-endpoint".into())
+    }
 }

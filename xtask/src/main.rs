@@ -5,6 +5,7 @@
 mod alerts_demo;
 mod bench;
 mod bench_read;
+mod capacity;
 mod events;
 mod http;
 mod local;
@@ -32,6 +33,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     Tables(tables::Args),
+    Capacity(capacity::Args),
     Replay(replay::Args),
     AlertsDemo(alerts_demo::Args),
     Bench(bench::Args),
@@ -47,6 +49,7 @@ async fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Tables(a) => tables::run(a).await,
+        Command::Capacity(a) => capacity::run(a).await,
         Command::Replay(a) => replay::run(a).await,
         Command::AlertsDemo(a) => alerts_demo::run(a).await,
         Command::Bench(a) => bench::run(a).await,

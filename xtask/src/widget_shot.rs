@@ -52,7 +52,7 @@ pub async fn run(a: Args) -> Result {
         client,
         &Config::with_tables(&a.tables.status_table, &a.tables.events_table),
     );
-    let sns = aws_sdk_sns::Client::new(&local::sdk_config(&a.tables.endpoint)?);
+    let sns = aws_sdk_sns::Client::new(&local::sdk_config(a.tables.messaging()?)?);
     let events = events::load(&a.paths)?;
     let now = now_ms();
     let mut per_client: BTreeMap<String, usize> = BTreeMap::new();

@@ -23,7 +23,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use iot_presence::config::AlertSettings;
-use iot_presence::config::{aws_config, Config, Timeouts, EVENTS_TABLE_VAR, STATUS_TABLE_VAR};
+use iot_presence::config::{
+    aws_config, dynamodb_client, Config, Timeouts, EVENTS_TABLE_VAR, STATUS_TABLE_VAR,
+};
 use iot_presence::errors::error_chain;
 use iot_presence::read::ReadError;
 use iot_presence::rule::Window;
@@ -123,8 +125,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         attempt: cli.timeout,
         operation: cli.timeout,
     };
-    let sdk = aws_config(cli.endpoint_url.as_deref(), timeouts).await;
-    let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config);
+    let sdk = aws_config(timeouts).await;
+    let store = Store::new(dynamodb_client(&sdk, cli.endpoint_url.as_deref()), &config);
     let format = cli.output;
     match cli.command {
         Command::Status {

@@ -75,7 +75,7 @@ pub async fn run(
         _ => Scope::Clients(args.client_ids.clone()),
     };
     // Not the global --endpoint-url: that one is DynamoDB's.
-    let sdk = aws_config(None, timeouts).await;
+    let sdk = aws_config(timeouts).await;
     let mut iot = aws_sdk_iotdataplane::config::Builder::from(&sdk);
     if let Some(url) = &args.iot_endpoint {
         iot = iot.endpoint_url(url);

@@ -1,0 +1,115 @@
+//! AWS list prices, us-east-1, in US dollars: the one place for them, each with its source
+//! page and the date its value is from. The machine these figures are built on cannot reach
+//! AWS's pages, so they were not re-read on the day of the run: the values are the published
+//! ones as of the date given (DynamoDB on-demand after AWS's price reduction of 2024-11-01).
+//! Check them for your region before you plan with them.
+
+/// One price.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Price {
+    /// Dollars per `unit`.
+    pub dollars: f64,
+    pub unit: &'static str,
+    pub source: &'static str,
+    /// The date the value is the published one of.
+    pub as_of: &'static str,
+}
+
+const DYNAMODB: &str = "https://aws.amazon.com/dynamodb/pricing/on-demand/";
+const LAMBDA: &str = "https://aws.amazon.com/lambda/pricing/";
+const CLOUDWATCH: &str = "https://aws.amazon.com/cloudwatch/pricing/";
+const SNS: &str = "https://aws.amazon.com/sns/pricing/";
+const IOT: &str = "https://aws.amazon.com/iot-core/pricing/";
+const AS_OF: &str = "2024-11";
+
+/// On-demand write request unit (1 KB written; a refused conditional write is charged too).
+pub const WRITE_UNIT: Price = Price {
+    dollars: 0.625 / 1e6,
+    unit: "write request unit",
+    source: DYNAMODB,
+    as_of: AS_OF,
+};
+/// On-demand read request unit (4 KB strongly consistent, 8 KB eventually consistent).
+pub const READ_UNIT: Price = Price {
+    dollars: 0.125 / 1e6,
+    unit: "read request unit",
+    source: DYNAMODB,
+    as_of: AS_OF,
+};
+/// Table storage, Standard table class (the first 25 GB a month are free; not counted here).
+pub const STORAGE: Price = Price {
+    dollars: 0.25,
+    unit: "GB-month",
+    source: DYNAMODB,
+    as_of: AS_OF,
+};
+/// Continuous backups (point-in-time recovery), of the table size.
+pub const PITR: Price = Price {
+    dollars: 0.20,
+    unit: "GB-month",
+    source: DYNAMODB,
+    as_of: AS_OF,
+};
+/// DynamoDB's per-item storage overhead, bytes (added to each item's size for storage).
+pub const ITEM_OVERHEAD_BYTES: f64 = 100.0;
+/// Lambda requests.
+pub const LAMBDA_REQUEST: Price = Price {
+    dollars: 0.20 / 1e6,
+    unit: "request",
+    source: LAMBDA,
+    as_of: AS_OF,
+};
+/// Lambda duration, arm64.
+pub const LAMBDA_GB_SECOND: Price = Price {
+    dollars: 0.000_013_333_4,
+    unit: "GB-second (arm64)",
+    source: LAMBDA,
+    as_of: AS_OF,
+};
+/// CloudWatch Logs ingestion (Standard log class); EMF metric lines are log lines.
+pub const LOG_INGESTION: Price = Price {
+    dollars: 0.50,
+    unit: "GB ingested",
+    source: CLOUDWATCH,
+    as_of: AS_OF,
+};
+/// A custom metric (one name and dimension set), first 10,000 a month.
+pub const CUSTOM_METRIC: Price = Price {
+    dollars: 0.30,
+    unit: "metric-month",
+    source: CLOUDWATCH,
+    as_of: AS_OF,
+};
+/// SNS publishes (each 64 KB chunk; our notices are far smaller). The first million a month
+/// are free; not counted here. Delivery is extra for e-mail and HTTP, free to SQS and Lambda.
+pub const SNS_PUBLISH: Price = Price {
+    dollars: 0.50 / 1e6,
+    unit: "publish",
+    source: SNS,
+    as_of: AS_OF,
+};
+/// IoT Core rules engine: one rule triggered plus one action, per event.
+pub const IOT_RULE_AND_ACTION: Price = Price {
+    dollars: 0.30 / 1e6,
+    unit: "rule triggered + action",
+    source: IOT,
+    as_of: AS_OF,
+};
+
+/// Where [`ITEM_OVERHEAD_BYTES`] is documented.
+pub const ITEM_OVERHEAD_SOURCE: &str =
+    "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html";
+
+/// All of them, for the price list.
+pub const ALL: [(&str, Price); 10] = [
+    ("DynamoDB write", WRITE_UNIT),
+    ("DynamoDB read", READ_UNIT),
+    ("DynamoDB storage", STORAGE),
+    ("DynamoDB point-in-time recovery", PITR),
+    ("Lambda requests", LAMBDA_REQUEST),
+    ("Lambda duration", LAMBDA_GB_SECOND),
+    ("CloudWatch Logs ingestion", LOG_INGESTION),
+    ("CloudWatch custom metric", CUSTOM_METRIC),
+    ("SNS publish", SNS_PUBLISH),
+    ("IoT rules engine", IOT_RULE_AND_ACTION),
+];
