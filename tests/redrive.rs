@@ -196,7 +196,10 @@ async fn both_formats_are_redriven_and_bad_messages_stay_with_the_reason() {
     // depends on the order they land in; the totals and the end state do not.
     let outcomes = ["applied", "stale", "duplicate"].map(|k| c[k].as_u64().unwrap());
     assert_eq!(outcomes.iter().sum::<u64>(), 4, "{c}");
-    assert_eq!(c["redelivered"], 1, "{c}"); // the connect's second copy
+    // The connect's second copy: a redelivery when its twin's row is already written, an
+    // `applied` answer of its own when the two land at the same moment (both answer the one
+    // event; dynoxide runs them truly concurrently). The end state below is the same.
+    assert!(c["redelivered"].as_u64().unwrap() <= 1, "{c}");
     assert_eq!(c["invalid"], 1, "{c}");
     assert_eq!(c["deleted"], 5, "{c}");
     let reasons: Vec<&str> = c["left"]
