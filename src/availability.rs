@@ -30,9 +30,14 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use tokio::task::JoinSet;
+
 use crate::event::Presence;
+use crate::read::ReadError;
 use crate::rule::{decide, Decision, Observed, Outcome, Window};
+use crate::store::capacity::carried;
 use crate::store::item::EventRow;
+use crate::store::Store;
 
 /// One state change of the timeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -245,4 +250,57 @@ pub fn fleet(reports: &mut [Report]) -> FleetTotals {
             .max_by_key(|(r, n)| (**n, std::cmp::Reverse(**r)))
             .map(|(r, _)| (*r).to_owned()),
     }
+}
+
+/// Clients reported at once by [`reports`]: each is one paged query of its log.
+pub const PARALLEL: usize = 8;
+
+/// Every client with a status, sorted: the clients `availability --all` reports on (two
+/// listings of the status index).
+pub async fn fleet_client_ids(store: &Store) -> Result<Vec<String>, ReadError> {
+    let mut ids = Vec::new();
+    for presence in [Presence::Connected, Presence::Disconnected] {
+        ids.extend(
+            store
+                .list(presence, None, None, None)
+                .await?
+                .into_iter()
+                .map(|s| s.client_id),
+        );
+    }
+    ids.sort();
+    Ok(ids)
+}
+
+/// One report per client over `[since, until)`, [`PARALLEL`] at a time, sorted by client;
+/// `on_done` is called after each (a progress bar).
+pub async fn reports(
+    store: &Store,
+    ids: Vec<String>,
+    since: u64,
+    until: u64,
+    mut on_done: impl FnMut(),
+) -> Result<Vec<Report>, ReadError> {
+    let mut pending = ids.into_iter();
+    let mut tasks = JoinSet::new();
+    let mut reports = Vec::new();
+    loop {
+        while tasks.len() < PARALLEL {
+            let Some(id) = pending.next() else { break };
+            let store = store.clone();
+            tasks.spawn(carried(async move {
+                // The whole log up to `until`: the state at `since` is the last change before it.
+                let log = store.history(&id, None, Some(until)).await?;
+                let changes = timeline(&log, Window::DEFAULT);
+                Ok::<_, ReadError>(report(&id, &changes, since, until))
+            }));
+        }
+        let Some(done) = tasks.join_next().await else {
+            break;
+        };
+        reports.push(done.expect("availability task panicked")?);
+        on_done();
+    }
+    reports.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+    Ok(reports)
 }

@@ -6,7 +6,9 @@
 //! `AWS_LAMBDA_LOG_LEVEL` (`TRACE`, `DEBUG`, `INFO`, `WARN`, `ERROR`, `FATAL`). Lines go to
 //! stdout, which Lambda forwards to CloudWatch. The runtime (`lambda_runtime`) wraps every
 //! invocation in a span carrying `requestId`, so each line logged while handling an event names
-//! its request: in JSON as `span.requestId` (and in `spans`), in text as the span prefix.
+//! its request: in JSON as `span.requestId`, in text as the span prefix. JSON lines leave out
+//! the list of enclosing spans (`spans`): it would repeat that one span on every line, and log
+//! bytes are a cost per event (docs/cost.md).
 
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::EnvFilter;
@@ -106,7 +108,7 @@ pub fn init_lambda() {
         .without_time()
         .with_writer(std::io::stdout);
     if settings.json {
-        builder.json().init();
+        builder.json().with_span_list(false).init();
     } else {
         builder.init();
     }

@@ -1,9 +1,12 @@
 //! Scale tests: opt-in, because they take minutes against the local server (the default test
-//! command stays fast). Run them with
+//! command builds them, and skips them as ignored: it stays fast). Run them with
 //!
 //! ```sh
-//! cargo test --features scale-tests --test scale -- --nocapture
+//! cargo test --features cli --test scale -- --ignored --nocapture --test-threads=1
 //! ```
+//!
+//! (An ignored test rather than a feature: a feature would rebuild the library and the CLI
+//! for this one target.)
 //!
 //! CI runs them (`.ci/run`). They run against the local servers (dynoxide for DynamoDB, moto
 //! for SNS and SQS), so their times measure those, not AWS: the assertions are about what is
@@ -45,6 +48,7 @@ const T0: u64 = 1_790_000_000_000;
 /// exactly the 10,000 due entries of the alert index and sends one alert per client; the next
 /// pass reads nothing at all.
 #[tokio::test]
+#[ignore = "scale: minutes against the local servers; run with -- --ignored"]
 async fn ten_thousand_clients_due_at_once() {
     let offline = scale_clients() as usize;
     let online = offline / 10;
@@ -137,6 +141,7 @@ async fn ten_thousand_clients_due_at_once() {
 /// `applied`, since they arrive in order), and each client's status by the real status update,
 /// so that `--all` lists it: seeding through the handler would measure the seeding. That a shuffled, duplicated delivery reports the same is `tests/availability.rs`'s job.
 #[tokio::test]
+#[ignore = "scale: minutes against the local servers; run with -- --ignored"]
 async fn availability_of_ten_thousand_clients() {
     let clients = scale_clients();
     let client = local::client();
@@ -229,6 +234,7 @@ async fn availability_of_ten_thousand_clients() {
 /// and the throughput against the local server is printed. moto's SQS does work proportional to
 /// the queue's length on every request, so larger queues measure moto more than the redrive.
 #[tokio::test]
+#[ignore = "scale: minutes against the local servers; run with -- --ignored"]
 async fn redrive_of_a_thousand_failed_events() {
     let messages = scale_clients() / 10;
     let client = local::client();
@@ -305,6 +311,7 @@ async fn redrive_of_a_thousand_failed_events() {
 /// other one is gone. A dry sweep at 100 calls a second, then `--apply` at the fastest pace:
 /// every disagreement found, every one repaired, none twice.
 #[tokio::test]
+#[ignore = "scale: minutes against the local servers; run with -- --ignored"]
 async fn reconcile_of_a_thousand_clients() {
     let n = (scale_clients() / 10) as usize;
     let client = local::client();
@@ -402,12 +409,14 @@ async fn reconcile_of_a_thousand_clients() {
 
 /// tests/alerts.rs's overlapping passes at full size: 120 clients, four passes racing.
 #[tokio::test]
+#[ignore = "scale: minutes against the local servers; run with -- --ignored"]
 async fn overlapping_passes_over_120_clients_send_each_alert_exactly_once() {
     common::alerting::overlapping_passes_send_each_alert_exactly_once(120).await;
 }
 
 /// tests/alerts.rs's timing race at full size: three rounds of 60 reconnects racing a pass.
 #[tokio::test]
+#[ignore = "scale: minutes against the local servers; run with -- --ignored"]
 async fn reconnects_at_random_points_of_three_passes_never_lose_or_repeat_a_notice() {
     common::alerting::reconnects_at_random_points_of_a_pass_never_lose_or_repeat_a_notice(3, 60)
         .await;
@@ -416,6 +425,7 @@ async fn reconnects_at_random_points_of_three_passes_never_lose_or_repeat_a_noti
 /// A reconnect storm of 1,500 clients on a table with 128 shards (120 clients in the default
 /// tests): see [`common::storm::reconnect_storm`].
 #[tokio::test]
+#[ignore = "scale: minutes against the local servers; run with -- --ignored"]
 async fn a_reconnect_storm_of_1500_clients_over_128_shards() {
     let started = Instant::now();
     common::storm::reconnect_storm(1500, 128).await;

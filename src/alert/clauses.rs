@@ -8,6 +8,11 @@ use super::rule::{Next, Plan};
 use crate::store::expr::{n, s, Expr};
 use crate::store::schema::{alert_shard, attr};
 
+/// How long a pass holds a client while it sends (the claim's lease): three times the alerter
+/// function's timeout (template.yaml), so a live pass never loses its lease, and a dead one
+/// delays a notice by at most this much.
+pub const LEASE_MS: u64 = 180_000;
+
 /// What the pass read of an item, which its writes are conditional on.
 #[derive(Debug, Clone)]
 pub(super) struct Seen {
@@ -55,9 +60,22 @@ pub(super) fn leased_by(e: &mut Expr, lease_until: u64, pass: &str) {
 
 /// Writes the plan's alert state (what was sent).
 pub(super) fn record(e: &mut Expr, plan: &Plan) {
+    // An alerted outage in `outage` (projected into the status index), a pending one in
+    // `pendingOutage` (not): a write that leaves the projected attributes as they were costs
+    // the index nothing.
     match &plan.outage {
-        Some(o) => e.set(attr::OUTAGE, field_value(o)),
-        None => e.remove(attr::OUTAGE),
+        Some(o) if o.alerted_at.is_some() => {
+            e.set(attr::OUTAGE, field_value(o));
+            e.remove(attr::PENDING_OUTAGE);
+        }
+        Some(o) => {
+            e.set(attr::PENDING_OUTAGE, field_value(o));
+            e.remove(attr::OUTAGE);
+        }
+        None => {
+            e.remove(attr::OUTAGE);
+            e.remove(attr::PENDING_OUTAGE);
+        }
     }
     match &plan.flapping {
         Some(f) => e.set(attr::FLAPPING, field_value(f)),

@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_sns::operation::publish::PublishError;
 use thiserror::Error;
 
-use super::pass::LEASE_MS;
+use super::clauses::LEASE_MS;
 use crate::read::ReadError;
 use crate::store::expr::ExprError;
 use crate::store::item::MalformedItem;

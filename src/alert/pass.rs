@@ -55,10 +55,7 @@ use crate::store::item::{Item, ItemProblem, MalformedItem, Status};
 use crate::store::schema::{alert_partition, attr, ALERT_INDEX, ALERT_SHARDS, REASON_UNKNOWN};
 use crate::store::Store;
 
-/// How long a pass holds a client while it sends: three times the alerter function's timeout
-/// (template.yaml), so a live pass never loses its lease, and a dead one delays a notice by
-/// at most this much.
-pub const LEASE_MS: u64 = 180_000;
+pub use super::clauses::LEASE_MS;
 
 /// Clients handled at once per index shard (16 shards: up to 64 in flight).
 const PER_SHARD: usize = 4;
@@ -127,7 +124,8 @@ pub fn alert_view(status: Status) -> Option<AlertView> {
             .disconnect_reason
             .unwrap_or_else(|| REASON_UNKNOWN.to_owned()),
         threshold_ms: status.offline_threshold_ms,
-        outage: status.outage,
+        // One of the two at most (the pass writes one and removes the other).
+        outage: status.outage.or(status.pending_outage),
         flapping: status.flapping,
     })
 }

@@ -104,12 +104,7 @@ fn line(item: &'static str, quantity: f64, what: &str, price: Price) -> Line {
 /// Units of one outage, with alerts: both events, and the alert index's part.
 fn outage(i: &Inputs, alerts: bool) -> Units {
     let mut u = Units::default();
-    let mut add = |path: PathKind, times: f64| {
-        let p = i.units(path);
-        u.read += p.read * times;
-        u.write += p.write * times;
-        u.refused += p.refused * times;
-    };
+    let mut add = |path: PathKind, times: f64| u.add(i.units(path).times(times));
     add(PathKind::Disconnect, 1.0);
     add(PathKind::Reconnect, 1.0);
     if alerts {

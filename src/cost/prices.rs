@@ -22,79 +22,39 @@ const SNS: &str = "https://aws.amazon.com/sns/pricing/";
 const IOT: &str = "https://aws.amazon.com/iot-core/pricing/";
 const AS_OF: &str = "2024-11";
 
+/// A price of [`AS_OF`].
+const fn price(dollars: f64, unit: &'static str, source: &'static str) -> Price {
+    Price {
+        dollars,
+        unit,
+        source,
+        as_of: AS_OF,
+    }
+}
+
 /// On-demand write request unit (1 KB written; a refused conditional write is charged too).
-pub const WRITE_UNIT: Price = Price {
-    dollars: 0.625 / 1e6,
-    unit: "write request unit",
-    source: DYNAMODB,
-    as_of: AS_OF,
-};
+pub const WRITE_UNIT: Price = price(0.625 / 1e6, "write request unit", DYNAMODB);
 /// On-demand read request unit (4 KB strongly consistent, 8 KB eventually consistent).
-pub const READ_UNIT: Price = Price {
-    dollars: 0.125 / 1e6,
-    unit: "read request unit",
-    source: DYNAMODB,
-    as_of: AS_OF,
-};
+pub const READ_UNIT: Price = price(0.125 / 1e6, "read request unit", DYNAMODB);
 /// Table storage, Standard table class (the first 25 GB a month are free; not counted here).
-pub const STORAGE: Price = Price {
-    dollars: 0.25,
-    unit: "GB-month",
-    source: DYNAMODB,
-    as_of: AS_OF,
-};
+pub const STORAGE: Price = price(0.25, "GB-month", DYNAMODB);
 /// Continuous backups (point-in-time recovery), of the table size.
-pub const PITR: Price = Price {
-    dollars: 0.20,
-    unit: "GB-month",
-    source: DYNAMODB,
-    as_of: AS_OF,
-};
+pub const PITR: Price = price(0.20, "GB-month", DYNAMODB);
 /// DynamoDB's per-item storage overhead, bytes (added to each item's size for storage).
 pub const ITEM_OVERHEAD_BYTES: f64 = 100.0;
 /// Lambda requests.
-pub const LAMBDA_REQUEST: Price = Price {
-    dollars: 0.20 / 1e6,
-    unit: "request",
-    source: LAMBDA,
-    as_of: AS_OF,
-};
+pub const LAMBDA_REQUEST: Price = price(0.20 / 1e6, "request", LAMBDA);
 /// Lambda duration, arm64.
-pub const LAMBDA_GB_SECOND: Price = Price {
-    dollars: 0.000_013_333_4,
-    unit: "GB-second (arm64)",
-    source: LAMBDA,
-    as_of: AS_OF,
-};
+pub const LAMBDA_GB_SECOND: Price = price(0.000_013_333_4, "GB-second (arm64)", LAMBDA);
 /// CloudWatch Logs ingestion (Standard log class); EMF metric lines are log lines.
-pub const LOG_INGESTION: Price = Price {
-    dollars: 0.50,
-    unit: "GB ingested",
-    source: CLOUDWATCH,
-    as_of: AS_OF,
-};
+pub const LOG_INGESTION: Price = price(0.50, "GB ingested", CLOUDWATCH);
 /// A custom metric (one name and dimension set), first 10,000 a month.
-pub const CUSTOM_METRIC: Price = Price {
-    dollars: 0.30,
-    unit: "metric-month",
-    source: CLOUDWATCH,
-    as_of: AS_OF,
-};
+pub const CUSTOM_METRIC: Price = price(0.30, "metric-month", CLOUDWATCH);
 /// SNS publishes (each 64 KB chunk; our notices are far smaller). The first million a month
 /// are free; not counted here. Delivery is extra for e-mail and HTTP, free to SQS and Lambda.
-pub const SNS_PUBLISH: Price = Price {
-    dollars: 0.50 / 1e6,
-    unit: "publish",
-    source: SNS,
-    as_of: AS_OF,
-};
+pub const SNS_PUBLISH: Price = price(0.50 / 1e6, "publish", SNS);
 /// IoT Core rules engine: one rule triggered plus one action, per event.
-pub const IOT_RULE_AND_ACTION: Price = Price {
-    dollars: 0.30 / 1e6,
-    unit: "rule triggered + action",
-    source: IOT,
-    as_of: AS_OF,
-};
+pub const IOT_RULE_AND_ACTION: Price = price(0.30 / 1e6, "rule triggered + action", IOT);
 
 /// Where [`ITEM_OVERHEAD_BYTES`] is documented.
 pub const ITEM_OVERHEAD_SOURCE: &str =

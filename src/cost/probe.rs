@@ -46,6 +46,14 @@ pub enum ProbeError {
     Unexpected { path: &'static str, what: String },
 }
 
+/// The error of the handler failing on `path` (a `map_err` argument).
+fn handler_failed(path: &'static str) -> impl FnOnce(HandlerError) -> ProbeError {
+    move |e| ProbeError::Handler {
+        path,
+        source: Box::new(e),
+    }
+}
+
 const MIN: u64 = 60_000;
 
 /// The clients the alert paths use: enough that per-client figures are averages over more than
@@ -105,10 +113,7 @@ async fn one(
 ) -> Result<Measured, ProbeError> {
     let response = handle(store, payload, now)
         .await
-        .map_err(|e| ProbeError::Handler {
-            path: kind.name(),
-            source: Box::new(e),
-        })?;
+        .map_err(handler_failed(kind.name()))?;
     let got = (response.outcome.as_str(), response.redelivered);
     if got != want {
         return Err(ProbeError::Unexpected {
@@ -213,10 +218,7 @@ async fn reconciled(
     let c = format!("{prefix}-reconciled");
     handle(store, &event("connected", &c, "s1", 1, t), t)
         .await
-        .map_err(|e| ProbeError::Handler {
-            path,
-            source: Box::new(e),
-        })?;
+        .map_err(handler_failed(path))?;
     let observed_at = t + 60 * MIN;
     let (result, units) = measure(async {
         let read = |e: ReadError| ProbeError::Read {
@@ -328,10 +330,7 @@ async fn send_all(
         let at = at + i as u64;
         handle(store, &event(kind, c, session, version, at), at)
             .await
-            .map_err(|e| ProbeError::Handler {
-                path: "alert set-up",
-                source: Box::new(e),
-            })?;
+            .map_err(handler_failed("alert set-up"))?;
     }
     Ok(())
 }

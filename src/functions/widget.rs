@@ -10,7 +10,7 @@ use tracing::{info, warn};
 
 use crate::errors::error_chain;
 use crate::event::Presence;
-use crate::read::ReadError;
+use crate::read::{AlertPage, ReadError};
 use crate::store::Store;
 use crate::time::now_ms;
 use crate::widget::{describe, html, parse, Fleet, InvalidRequest, Request, TimeRange, Timeline};
@@ -54,11 +54,11 @@ impl From<WidgetError> for Diagnostic {
 }
 
 /// The fleet view's reads, in parallel: the two counts, the `limit` clients offline longest
-/// (one page of `limit` per shard) and the `limit` longest flapping episodes of one
-/// alert-index page of `limit` per shard.
+/// (one page of `limit` per shard), and from one alert-index page of `limit` per shard the
+/// `limit` longest flapping episodes and the pending outages.
 pub async fn read_fleet(store: &Store, limit: u32, now: u64) -> Result<Fleet, ReadError> {
     let page = i32::try_from(limit).unwrap_or(i32::MAX);
-    let (counts, offline, mut flapping) = tokio::try_join!(
+    let (counts, offline, alerts) = tokio::try_join!(
         store.fleet_counts(),
         store.list(
             Presence::Disconnected,
@@ -66,8 +66,12 @@ pub async fn read_fleet(store: &Store, limit: u32, now: u64) -> Result<Fleet, Re
             Some(limit as usize),
             Some(page)
         ),
-        store.flapping_page(limit),
+        store.alert_page(limit),
     )?;
+    let AlertPage {
+        mut flapping,
+        pending,
+    } = alerts;
     // Up to `limit` from each shard's page: the `limit` longest episodes are shown.
     flapping.truncate(limit as usize);
     Ok(Fleet {
@@ -75,6 +79,7 @@ pub async fn read_fleet(store: &Store, limit: u32, now: u64) -> Result<Fleet, Re
         disconnected: counts.disconnected,
         offline,
         flapping,
+        pending,
         limit,
         now,
     })

@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::Client;
 use thiserror::Error;
 use tokio::task::JoinSet;
 
-pub use summary::{offline_alert, Alerted, Summary, OFFLINE_BUCKETS_MS};
+pub use summary::{offline_alert, AlertPage, Alerted, Summary, OFFLINE_BUCKETS_MS};
 
 use crate::event::Presence;
 use crate::store::capacity::carried;

@@ -42,6 +42,15 @@ pub struct Alerted {
     pub reason: Option<String>,
 }
 
+/// What one page of the alert index shows (see [`Store::alert_page`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AlertPage {
+    /// Clients in a flapping episode, longest first.
+    pub flapping: Vec<Alerted>,
+    /// Clients with an outage pending (offline, not yet past their threshold), by id.
+    pub pending: Vec<String>,
+}
+
 /// An offline alert standing on a disconnected client's index entry (its `outage` was alerted).
 pub fn offline_alert(entry: &Status) -> Option<Alerted> {
     let outage = entry.outage.as_ref()?;
@@ -86,7 +95,7 @@ impl Store {
             reasons_only: true,
             ..ShardQuery::new(Presence::Disconnected)
         });
-        let flapping = self.flapping(None);
+        let flapping = async { Ok(self.alert_entries(None).await?.flapping) };
         let (connected, offline, reasons, mut alerted) =
             tokio::try_join!(connected, buckets, reasons, flapping)?;
         let mut tally: BTreeMap<String, u64> = BTreeMap::new();
@@ -116,25 +125,29 @@ impl Store {
         })
     }
 
-    /// Clients in a flapping episode, from one Query page of at most `per_shard` entries of
-    /// each alert-index shard (the filter applies after the limit, so a page may hold fewer):
-    /// bounded work for a dashboard, which shows what it found and says it is a page.
-    pub async fn flapping_page(&self, per_shard: u32) -> Result<Vec<Alerted>, ReadError> {
+    /// One Query page of at most `per_shard` entries of each alert-index shard (the filter
+    /// applies after the limit, so a page may hold fewer): the clients in a flapping episode,
+    /// longest first, and those whose outage is pending (waiting for its threshold). Bounded
+    /// work for a dashboard, which shows what it found and says it is a page.
+    pub async fn alert_page(&self, per_shard: u32) -> Result<AlertPage, ReadError> {
         let per_shard = i32::try_from(per_shard.max(1)).unwrap_or(i32::MAX);
-        let mut alerted = self.flapping(Some(per_shard)).await?;
-        alerted.sort_by(|a, b| (a.since, &a.client_id).cmp(&(b.since, &b.client_id)));
-        Ok(alerted)
+        let mut page = self.alert_entries(Some(per_shard)).await?;
+        page.flapping
+            .sort_by(|a, b| (a.since, &a.client_id).cmp(&(b.since, &b.client_id)));
+        page.pending.sort();
+        Ok(page)
     }
 
-    /// Clients in a flapping episode: every entry of the alert index that has one (`page`:
-    /// only the first page of each shard, of at most that many entries).
-    async fn flapping(&self, page: Option<i32>) -> Result<Vec<Alerted>, ReadError> {
+    /// The alert index's entries with a flapping episode or a pending outage (`page`: only the
+    /// first page of each shard, of at most that many entries).
+    async fn alert_entries(&self, page: Option<i32>) -> Result<AlertPage, ReadError> {
         let mut tasks = JoinSet::new();
         for shard in 0..ALERT_SHARDS {
             let mut e = Expr::new();
-            let (shard_name, flapping, client) = (
+            let (shard_name, flapping, pending, client) = (
                 e.name(attr::ALERT_SHARD),
                 e.name(attr::FLAPPING),
+                e.name(attr::PENDING_OUTAGE),
                 e.name(attr::CLIENT_ID),
             );
             let shard_value = e.value("shard", s(alert_partition(shard)));
@@ -146,8 +159,10 @@ impl Store {
                 .table_name(&self.status_table)
                 .index_name(ALERT_INDEX)
                 .set_key_condition_expression(built.condition)
-                .filter_expression(format!("attribute_exists({flapping})"))
-                .projection_expression(format!("{client}, {flapping}"))
+                .filter_expression(format!(
+                    "attribute_exists({flapping}) OR attribute_exists({pending})"
+                ))
+                .projection_expression(format!("{client}, {flapping}, {pending}"))
                 .set_expression_attribute_names(built.names)
                 .set_expression_attribute_values(built.values);
             let table = self.status_table.clone();
@@ -170,12 +185,15 @@ impl Store {
                 }
             }));
         }
-        let mut alerted = Vec::new();
+        let mut found = AlertPage::default();
         while let Some(done) = tasks.join_next().await {
             for item in done.expect("alert index query task panicked")? {
                 let entry = self.decode_status(item)?;
+                if entry.pending_outage.is_some() {
+                    found.pending.push(entry.client_id.clone());
+                }
                 if let Some(episode) = entry.flapping {
-                    alerted.push(Alerted {
+                    found.flapping.push(Alerted {
                         client_id: entry.client_id,
                         kind: "flapping",
                         since: episode.since,
@@ -185,6 +203,6 @@ impl Store {
                 }
             }
         }
-        Ok(alerted)
+        Ok(found)
     }
 }

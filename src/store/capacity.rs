@@ -45,10 +45,19 @@ pub struct Units {
 }
 
 impl Units {
-    fn add(&mut self, other: Units) {
+    pub fn add(&mut self, other: Units) {
         self.read += other.read;
         self.write += other.write;
         self.refused += other.refused;
+    }
+
+    /// These units `times` over (a path's share of a traffic mix).
+    pub fn times(self, times: f64) -> Units {
+        Units {
+            read: self.read * times,
+            write: self.write * times,
+            refused: self.refused * times,
+        }
     }
 
     /// Write units charged, measured and derived.
@@ -103,11 +112,11 @@ impl Tally {
 
     /// The units on one table (`index: None`) or index.
     pub fn on(&self, table: &str, index: Option<&str>) -> Units {
-        self.by_target
-            .iter()
-            .find(|(t, _)| t.table == table && t.index.as_deref() == index)
-            .map(|(_, u)| *u)
-            .unwrap_or_default()
+        let target = Target {
+            table: table.to_owned(),
+            index: index.map(str::to_owned),
+        };
+        self.by_target.get(&target).copied().unwrap_or_default()
     }
 
     pub fn merge(&mut self, other: &Tally) {

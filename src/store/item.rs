@@ -97,7 +97,10 @@ pub struct Status {
     pub alert_due_at: Option<u64>,
     pub alert_lease: Option<u64>,
     pub alert_pass: Option<String>,
+    /// The alerted outage (see [`attr::OUTAGE`]).
     pub outage: Option<Outage>,
+    /// The outage tracked before its notice (see [`attr::PENDING_OUTAGE`]).
+    pub pending_outage: Option<Outage>,
     pub flapping: Option<Episode>,
     pub expires_at: Option<u64>,
 }
@@ -271,6 +274,7 @@ mod tests {
             attr::ALERT_LEASE,
             attr::ALERT_PASS,
             attr::OUTAGE,
+            attr::PENDING_OUTAGE,
             attr::FLAPPING,
             attr::CLEAN_SESSION,
             attr::SESSION_EXPIRY,

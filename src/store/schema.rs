@@ -81,9 +81,14 @@ pub mod attr {
     /// answer was lost, and whose retried write is refused, can tell its own write from
     /// another pass's.
     pub const ALERT_PASS: &str = "alertPass";
-    /// The disconnection being tracked: `{sessionIdentifier, disconnectedAt, disconnectReason,
-    /// alertedAt?}`.
+    /// The alerted disconnection, waiting for the client to return: `{sessionIdentifier,
+    /// versionNumber, disconnectedAt, disconnectReason, alertedAt}`. Projected into the status
+    /// index, so that listings, the summary and the widget show standing offline alerts.
     pub const OUTAGE: &str = "outage";
+    /// The disconnection being tracked before its offline notice (same shape, no `alertedAt`).
+    /// Kept apart from `outage` and not projected into the status index: scheduling and
+    /// settling the nine outages in ten that never alert then write that index nothing.
+    pub const PENDING_OUTAGE: &str = "pendingOutage";
     /// The notified flapping episode: `{since, alertedAt}`.
     pub const FLAPPING: &str = "flapping";
     pub const ALERTED_AT: &str = "alertedAt";

@@ -161,7 +161,7 @@ fn offline_row(s: &Status, f: &Fleet) -> Vec<String> {
             "<span class=\"bad\">offline alert</span> sent {}",
             escape(&when(a.alerted_at, f.now))
         ));
-    } else if s.outage.is_some() {
+    } else if f.pending.contains(&s.client_id) {
         alerts.push("<span class=\"warn\">pending</span>".to_owned());
     }
     if f.flapping.iter().any(|a| a.client_id == s.client_id) {

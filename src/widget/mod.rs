@@ -288,6 +288,8 @@ pub struct Fleet {
     pub offline: Vec<Status>,
     /// Clients in a flapping episode found in one page of the alert index.
     pub flapping: Vec<Alerted>,
+    /// Clients with an outage pending, found in the same page.
+    pub pending: Vec<String>,
     pub limit: u32,
     /// When it was read (ms).
     pub now: u64,

@@ -6,6 +6,7 @@
 
 pub mod alerting;
 pub mod broker;
+pub mod fleet;
 pub mod history;
 pub mod local;
 pub mod relay;

@@ -54,14 +54,7 @@ async fn subscribed_queue(endpoint: &str) -> Result<(String, Queue)> {
         aws_sdk_sns::Client::new(&config),
         aws_sdk_sqs::Client::new(&config),
     );
-    let topic = sns
-        .create_topic()
-        .name("presence-alerts")
-        .send()
-        .await
-        .map_err(|e| local::sdk_error("CreateTopic", e))?
-        .topic_arn
-        .ok_or("CreateTopic: no TopicArn")?;
+    let topic = local::create_topic(&sns, "presence-alerts").await?;
     let url = sqs
         .create_queue()
         .queue_name("presence-alerts")

@@ -91,14 +91,7 @@ pub async fn run(a: Args) -> Result {
     let config = Config::with_tables(&a.tables.status_table, &a.tables.events_table);
     let store = Store::new(client.clone(), &config);
     let sns = aws_sdk_sns::Client::new(&local::sdk_config(a.tables.messaging()?)?);
-    let topic = sns
-        .create_topic()
-        .name("presence-capacity")
-        .send()
-        .await
-        .map_err(|e| local::sdk_error("CreateTopic", e))?
-        .topic_arn
-        .ok_or("CreateTopic: no TopicArn")?;
+    let topic = local::create_topic(&sns, "presence-capacity").await?;
     let alerter = Alerter::new(store.clone(), sns, topic, AlertSettings::DEFAULT);
     let prefix = format!("probe-{}", std::process::id());
     let measured = cost::probe::run(&store, &alerter, &prefix, now_ms()).await?;

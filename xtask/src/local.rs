@@ -57,6 +57,18 @@ pub fn sdk_error<E: std::error::Error>(what: &str, e: E) -> String {
     )
 }
 
+/// Creates (or finds: CreateTopic is idempotent) the SNS topic `name` and returns its ARN.
+pub async fn create_topic(sns: &aws_sdk_sns::Client, name: &str) -> crate::Result<String> {
+    Ok(sns
+        .create_topic()
+        .name(name)
+        .send()
+        .await
+        .map_err(|e| sdk_error("CreateTopic", e))?
+        .topic_arn
+        .ok_or("CreateTopic: no TopicArn")?)
+}
+
 /// The environment a child process needs to reach the local SNS and SQS server: the SDKs'
 /// service-specific endpoint variables, so that its DynamoDB endpoint stays its own.
 pub fn messaging_env(endpoint: &str) -> [(&'static str, String); 2] {

@@ -4,7 +4,6 @@
 
 mod alerts_demo;
 mod bench;
-mod bench_read;
 mod capacity;
 mod events;
 mod http;
@@ -37,7 +36,6 @@ enum Command {
     Replay(replay::Args),
     AlertsDemo(alerts_demo::Args),
     Bench(bench::Args),
-    BenchRead(bench_read::Args),
     SamCompare(sam_compare::Args),
     SamAnswer(sam_compare::AnswerArgs),
     Topic(sam_compare::TopicArgs),
@@ -53,7 +51,6 @@ async fn main() {
         Command::Replay(a) => replay::run(a).await,
         Command::AlertsDemo(a) => alerts_demo::run(a).await,
         Command::Bench(a) => bench::run(a).await,
-        Command::BenchRead(a) => bench_read::run(a).await,
         Command::SamCompare(a) => sam_compare::run(a).await,
         Command::SamAnswer(a) => sam_compare::answer(a),
         Command::Topic(a) => sam_compare::topic(a).await,

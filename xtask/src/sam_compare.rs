@@ -214,14 +214,7 @@ pub struct TopicArgs {
 
 pub async fn topic(a: TopicArgs) -> Result {
     let sns = aws_sdk_sns::Client::new(&crate::local::sdk_config(&a.endpoint)?);
-    let arn = sns
-        .create_topic()
-        .name(&a.name)
-        .send()
-        .await
-        .map_err(|e| crate::local::sdk_error("CreateTopic", e))?
-        .topic_arn
-        .ok_or("CreateTopic: no TopicArn")?;
+    let arn = crate::local::create_topic(&sns, &a.name).await?;
     println!("{arn}");
     Ok(())
 }

@@ -74,14 +74,7 @@ pub async fn run(a: Args) -> Result {
     );
     // One alert pass with the default settings: the samples' disconnects are long past their
     // threshold, so each gets its offline alert (the widget's Alert column).
-    let topic = sns
-        .create_topic()
-        .name("presence-widget-alerts")
-        .send()
-        .await
-        .map_err(|e| local::sdk_error("CreateTopic", e))?
-        .topic_arn
-        .ok_or("CreateTopic returned no ARN")?;
+    let topic = local::create_topic(&sns, "presence-widget-alerts").await?;
     let report = Alerter::new(store.clone(), sns, topic, AlertSettings::DEFAULT)
         .run(now)
         .await;

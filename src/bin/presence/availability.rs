@@ -6,11 +6,8 @@ use comfy_table::Cell;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use iot_presence::availability::{self, FleetTotals, Report};
 use iot_presence::config::{DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS, RETENTION_VAR};
-use iot_presence::event::Presence;
 use iot_presence::read::ReadError;
-use iot_presence::rule::Window;
 use iot_presence::store::Store;
-use tokio::task::JoinSet;
 
 use crate::output::{print_json, FleetView};
 use crate::{iso_seconds, parse_time, table, Failure, Format};
@@ -42,9 +39,6 @@ pub struct AvailabilityArgs {
     csv: bool,
 }
 
-/// Clients reported at once with `--all`: each is one paged query of its log.
-const PARALLEL: usize = 8;
-
 pub async fn run(
     store: &Store,
     args: AvailabilityArgs,
@@ -71,18 +65,7 @@ pub async fn run(
     }
     let format = if args.json { Format::Json } else { format };
     let ids = if args.all {
-        let mut ids = Vec::new();
-        for presence in [Presence::Connected, Presence::Disconnected] {
-            ids.extend(
-                store
-                    .list(presence, None, None, None)
-                    .await?
-                    .into_iter()
-                    .map(|s| s.client_id),
-            );
-        }
-        ids.sort();
-        ids
+        availability::fleet_client_ids(store).await?
     } else {
         args.client_ids
     };
@@ -110,7 +93,7 @@ pub async fn run(
     Ok(())
 }
 
-/// One report per client, `PARALLEL` at a time, with a progress bar on a terminal.
+/// One report per client, with a progress bar on a terminal.
 async fn reports(
     store: &Store,
     ids: Vec<String>,
@@ -125,29 +108,9 @@ async fn reports(
     if !progress_on_terminal || ids.len() < 2 {
         progress.set_draw_target(ProgressDrawTarget::hidden());
     }
-    let mut pending = ids.into_iter();
-    let mut tasks = JoinSet::new();
-    let mut reports = Vec::new();
-    loop {
-        while tasks.len() < PARALLEL {
-            let Some(id) = pending.next() else { break };
-            let store = store.clone();
-            tasks.spawn(async move {
-                // The whole log up to `until`: the state at `since` is the last change before it.
-                let log = store.history(&id, None, Some(until)).await?;
-                let changes = availability::timeline(&log, Window::DEFAULT);
-                Ok::<_, ReadError>(availability::report(&id, &changes, since, until))
-            });
-        }
-        let Some(done) = tasks.join_next().await else {
-            break;
-        };
-        reports.push(done.expect("availability task panicked")?);
-        progress.inc(1);
-    }
+    let reports = availability::reports(store, ids, since, until, || progress.inc(1)).await;
     progress.finish_and_clear();
-    reports.sort_by(|a, b| a.client_id.cmp(&b.client_id));
-    Ok(reports)
+    reports
 }
 
 fn percent(p: Option<f64>) -> String {

@@ -24,6 +24,7 @@ fn fleet_of(offline: Vec<Status>, connected: u64, disconnected: u64) -> Fleet {
         disconnected,
         offline,
         flapping: Vec::new(),
+        pending: Vec::new(),
         limit: 20,
         now: NOW,
     }
@@ -156,13 +157,10 @@ fn offline_rows_show_how_long_the_reason_and_any_alert() {
         reason: "CONNECTION_LOST".into(),
         alerted_at: Some(NOW - 170 * MIN),
     });
-    let mut pending = offline("sensor-31", NOW - 2 * MIN, None);
-    pending.outage = Some(Outage {
-        alerted_at: None,
-        ..alerted.outage.clone().unwrap()
-    });
+    let pending = offline("sensor-31", NOW - 2 * MIN, None);
     let quiet = offline("gw-1", NOW - 30_000, Some("CLIENT_INITIATED_DISCONNECT"));
     let mut f = fleet_of(vec![alerted, pending, quiet], 12, 9);
+    f.pending = vec!["sensor-31".into()];
     f.flapping = vec![
         Alerted {
             client_id: "twin-04".into(),
