@@ -183,16 +183,8 @@ async fn reads(n: u64, now: u64, rows: &mut Vec<Row>) {
 async fn pass(n: u64, now: u64, rows: &mut Vec<Row>) {
     let (tables, _, _) = loaded(n, now, false, true).await;
     let store = store_of(&tables);
-    let sns = local::sns_client();
-    let topic = sns
-        .create_topic()
-        .name("presence-fleet-bench")
-        .send()
-        .await
-        .expect("CreateTopic on the local server")
-        .topic_arn
-        .expect("a topic ARN");
-    let alerter = Alerter::new(store, sns, topic, AlertSettings::DEFAULT);
+    let topic = local::create_topic("presence-fleet-bench").await;
+    let alerter = Alerter::new(store, local::sns_client(), topic, AlertSettings::DEFAULT);
     let (report, s, t) = timed(alerter.run(now)).await;
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert_eq!(report.due, n, "{report:?}");
@@ -211,16 +203,11 @@ async fn migration(n: u64, now: u64, rows: &mut Vec<Row>) {
     let (tables, fleet, _) = loaded(n, now, false, false).await;
     let store = store_of(&tables);
     let (progress, s, t) = timed(async {
-        let mut progress = store
-            .start_migration(64, Duration::ZERO)
+        store
+            .migrate(64, Duration::ZERO, 1000, |_| ())
             .await
             .unwrap()
-            .expect("16 shards to start from");
-        while !progress.scanned_all {
-            store.migrate_page(&mut progress, 1000).await.unwrap();
-        }
-        store.finish_migration(&progress).await.unwrap();
-        progress
+            .expect("16 shards to start from")
     })
     .await;
     // Items whose shard number is the same among 64 keep their key: scanned, not re-keyed.

@@ -187,6 +187,28 @@ impl Store {
         Ok(())
     }
 
+    /// All four steps: starts (or joins) a migration to `to`, re-keys page by page (calling
+    /// `on_page` after each, for a progress display), and finishes it. `None` when the table
+    /// already has `to` shards. An error leaves the migration resumable from its saved
+    /// position: run this again with the same `to`.
+    pub async fn migrate(
+        &self,
+        to: u32,
+        settle: Duration,
+        page_size: i32,
+        mut on_page: impl FnMut(&Progress),
+    ) -> Result<Option<Progress>, MigrateError> {
+        let Some(mut progress) = self.start_migration(to, settle).await? else {
+            return Ok(None);
+        };
+        while !progress.scanned_all {
+            self.migrate_page(&mut progress, page_size).await?;
+            on_page(&progress);
+        }
+        self.finish_migration(&progress).await?;
+        Ok(Some(progress))
+    }
+
     /// Step 4: the table has `to` shards, and readers query only those.
     pub async fn finish_migration(&self, progress: &Progress) -> Result<(), MigrateError> {
         let mut e = Expr::new();

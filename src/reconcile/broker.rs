@@ -153,11 +153,16 @@ impl Pace {
 
     /// Waits for the next slot.
     pub async fn wait(&mut self) {
-        let now = Instant::now();
-        // A sweep that fell behind (slow answers) does not burst to catch up.
+        let slot = self.take_slot(Instant::now());
+        tokio::time::sleep_until(slot).await;
+    }
+
+    /// The next slot at `now`, taken. A sweep that fell behind (slow answers) does not burst to
+    /// catch up: a slot is never earlier than `now`.
+    fn take_slot(&mut self, now: Instant) -> Instant {
         let slot = self.next.max(now);
         self.next = slot + self.interval();
-        tokio::time::sleep_until(slot).await;
+        slot
     }
 
     /// After a throttled call: half the rate, and a pause of one new interval.
@@ -171,15 +176,18 @@ impl Pace {
 mod tests {
     use super::*;
 
-    #[tokio::test(start_paused = true)]
-    async fn the_pace_spaces_calls_and_throttling_halves_it() {
+    #[test]
+    fn the_pace_spaces_calls_and_throttling_halves_it() {
         let mut pace = Pace::new(10.0);
-        let start = Instant::now();
-        for _ in 0..5 {
-            pace.wait().await;
-        }
-        // Five calls at 10/s: the first at once, then every 100 ms.
-        assert_eq!(start.elapsed(), Duration::from_millis(400));
+        let start = pace.next;
+        // Five calls at 10/s, each asked for at once: the first at once, then every 100 ms.
+        let slots: Vec<_> = (0..5).map(|_| pace.take_slot(start) - start).collect();
+        let ms = |n| Duration::from_millis(n);
+        assert_eq!(slots, [ms(0), ms(100), ms(200), ms(300), ms(400)]);
+        // A caller that fell behind gets its slot at once, and no burst after it.
+        let late = start + Duration::from_secs(2);
+        assert_eq!(pace.take_slot(late), late);
+        assert_eq!(pace.take_slot(late) - late, ms(100));
         pace.slow_down();
         assert_eq!(pace.rate(), 5.0);
         for _ in 0..10 {

@@ -358,6 +358,18 @@ pub struct Received {
     pub attributes: serde_json::Value,
 }
 
+/// A new SNS topic on the local server: its ARN.
+pub async fn create_topic(name: &str) -> String {
+    sns_client()
+        .create_topic()
+        .name(name)
+        .send()
+        .await
+        .expect("CreateTopic on the local server")
+        .topic_arn
+        .expect("a topic ARN")
+}
+
 impl AlertSink {
     /// One queue that receives everything.
     pub async fn new() -> AlertSink {
@@ -370,14 +382,7 @@ impl AlertSink {
     /// length on every message sent to it.
     pub async fn partitioned(prefixes: &[&str]) -> AlertSink {
         let name = format!("presence-alerts-{}", unique_suffix());
-        let topic_arn = sns_client()
-            .create_topic()
-            .name(&name)
-            .send()
-            .await
-            .expect("create topic")
-            .topic_arn
-            .expect("topic arn");
+        let topic_arn = create_topic(&name).await;
         let sqs = sqs_client();
         let filters: Vec<Option<&str>> = if prefixes.is_empty() {
             vec![None]

@@ -128,26 +128,25 @@ async fn drain(q: &Queue) -> Result<Vec<(String, String, Value)>> {
 }
 
 async fn alert_pass(a: &Args, topic: &str, at: u64) -> Result<Value> {
-    let out = tokio::process::Command::new(&a.presence)
-        .args([
-            "--endpoint-url",
-            &a.tables.endpoint,
-            "--status-table",
-            &a.tables.status_table,
-        ])
-        .args([
-            "--events-table",
-            &a.tables.events_table,
-            "-o",
-            "json",
-            "alert-pass",
-        ])
-        .args(["--topic-arn", topic, "--at", &iso(at)])
-        .envs(local::CHILD_ENV)
-        .envs(local::messaging_env(a.tables.messaging()?))
-        .output()
-        .await
-        .map_err(|e| format!("{}: {e}", a.presence.display()))?;
+    let mut cmd = std::process::Command::new(&a.presence);
+    cmd.args([
+        "--endpoint-url",
+        &a.tables.endpoint,
+        "--status-table",
+        &a.tables.status_table,
+    ])
+    .args([
+        "--events-table",
+        &a.tables.events_table,
+        "-o",
+        "json",
+        "alert-pass",
+    ])
+    .args(["--topic-arn", topic, "--at", &iso(at)])
+    .envs(local::CHILD_ENV)
+    .envs(local::messaging_env(a.tables.messaging()?));
+    // A pass over the demo's few clients takes well under a second; a minute is a hang.
+    let out = local::output(cmd, Duration::from_secs(60)).await?;
     if !out.status.success() {
         return Err(format!(
             "alerts: presence alert-pass failed ({}): {}",

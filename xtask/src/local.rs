@@ -102,3 +102,54 @@ impl Tables {
             .ok_or_else(|| "this subcommand publishes alerts: pass --messaging-endpoint".into())
     }
 }
+
+/// Runs `cmd` to its end and returns its output, or kills it once `limit` has passed. std's
+/// process API, polled: xtask's tokio then needs no `process` feature, so that every build in
+/// the workspace (tests, the replay's binaries, xtask) shares one tokio, and one build of the
+/// SDK on top of it.
+pub async fn output(
+    mut cmd: std::process::Command,
+    limit: std::time::Duration,
+) -> Result<std::process::Output> {
+    use std::io::Read;
+    use std::process::Stdio;
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    // Each pipe drained on its own thread, so that a child filling one never blocks.
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                // A read error ends the capture; the exit status still tells the outcome.
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    let deadline = tokio::time::Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            // Already exited in between is fine; anything else is reported by wait below.
+            let _ = child.kill();
+            child.wait()?;
+            return Err(format!("{program} timed out after {} s", limit.as_secs()).into());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let joined = |t: std::thread::JoinHandle<Vec<u8>>| t.join().unwrap_or_default();
+    Ok(std::process::Output {
+        status,
+        stdout: joined(stdout),
+        stderr: joined(stderr),
+    })
+}

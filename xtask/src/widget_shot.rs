@@ -226,22 +226,19 @@ async fn timed_renders(
 async fn chromium(a: &Args, file: &Path, extra: &[&str]) -> Result<String> {
     let window = a.window.replace('x', ",");
     let url = format!("file://{}", std::fs::canonicalize(file)?.display());
-    let run = tokio::process::Command::new(&a.chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--hide-scrollbars",
-        ])
-        .arg(format!("--window-size={window}"))
-        .args(extra)
-        .arg(&url)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(60), run)
+    let mut cmd = std::process::Command::new(&a.chromium);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+    ])
+    .arg(format!("--window-size={window}"))
+    .args(extra)
+    .arg(&url);
+    let out = local::output(cmd, Duration::from_secs(60))
         .await
-        .map_err(|_| format!("{} timed out on {url}", a.chromium))?
-        .map_err(|e| format!("cannot run {}: {e}", a.chromium))?;
+        .map_err(|e| format!("{url}: {e}"))?;
     if !out.status.success() {
         return Err(format!(
             "{} {extra:?} failed ({}): {}",

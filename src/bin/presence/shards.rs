@@ -56,7 +56,20 @@ pub async fn run(
         return Ok(());
     };
     eprintln!("presence: starting the migration to {to} shards (waiting {settle:?} for the functions to see it)");
-    let Some(mut progress) = store.start_migration(to, settle).await? else {
+    let bar = ProgressBar::new_spinner().with_style(
+        ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("valid template"),
+    );
+    let migrated = store
+        .migrate(to, settle, page_size, |progress| {
+            bar.set_message(format!(
+                "{} items scanned, {} re-keyed to {to} shards",
+                progress.scanned, progress.rekeyed
+            ));
+            bar.tick();
+        })
+        .await;
+    bar.finish_and_clear();
+    let Some(progress) = migrated? else {
         eprintln!("presence: the status index has {to} shards already; nothing to do");
         return report(
             &Progress {
@@ -68,19 +81,6 @@ pub async fn run(
             format,
         );
     };
-    let bar = ProgressBar::new_spinner().with_style(
-        ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("valid template"),
-    );
-    while !progress.scanned_all {
-        store.migrate_page(&mut progress, page_size).await?;
-        bar.set_message(format!(
-            "{} items scanned, {} re-keyed to {to} shards",
-            progress.scanned, progress.rekeyed
-        ));
-        bar.tick();
-    }
-    bar.finish_and_clear();
-    store.finish_migration(&progress).await?;
     report(&progress, format)
 }
 
