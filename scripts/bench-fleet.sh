@@ -9,4 +9,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/local-servers.sh install
+# The figures measure the local DynamoDB and the requests, not the client's code generation: the
+# bench profile skips the release profile's fat LTO (minutes of build on two cores).
+export CARGO_PROFILE_BENCH_LTO=false CARGO_PROFILE_BENCH_CODEGEN_UNITS=16
 exec cargo bench --locked --bench fleet "$@"

@@ -54,7 +54,7 @@ invoke_port="$(free_port)"
 # minutes ahead of the real one (its passes must see what the function recorded, which is due
 # from the real receive time), so its events are "from the future" by up to that much. Deployed,
 # the default of 5 minutes applies.
-setsid cargo lambda watch --quiet --ignore-changes --bin presence-handler \
+setsid cargo lambda watch --quiet --ignore-changes --features cli --bin presence-handler \
   --invoke-address 127.0.0.1 --invoke-port "$invoke_port" \
   --env-var "STATUS_TABLE_NAME=$status_table,EVENTS_TABLE_NAME=$events_table" \
   --env-var "AWS_ENDPOINT_URL_DYNAMODB=$endpoint,AWS_REGION=us-east-1" \

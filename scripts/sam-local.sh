@@ -183,9 +183,9 @@ sam_port="$(free_port)"
 setsid sam local start-lambda --host 127.0.0.1 --port "$sam_port" --warm-containers LAZY \
   "${sam_args[@]}" >"$work/start-lambda.log" 2>&1 &
 cleanup_pids=("-$!" "${cleanup_pids[@]}")
-cargo build --quiet --bin presence-handler
+cargo build --quiet --features cli --bin presence-handler
 ref_port="$(free_port)"
-setsid cargo lambda watch --quiet --ignore-changes --bin presence-handler \
+setsid cargo lambda watch --quiet --ignore-changes --features cli --bin presence-handler \
   --invoke-address 127.0.0.1 --invoke-port "$ref_port" \
   --env-var "STATUS_TABLE_NAME=ref-status,EVENTS_TABLE_NAME=ref-events" \
   --env-var "AWS_ENDPOINT_URL_DYNAMODB=$endpoint,AWS_REGION=us-east-1" \

@@ -18,6 +18,9 @@
 //! | `FLAPPING_SESSIONS` | sessions within the window that make flapping, 0 (off)..=1000 | 5 |
 //! | `FLAPPING_WINDOW_MS` | the flapping window, 60000..=86400000 | 600000 |
 //! | `OFFLINE_THRESHOLDS` | thresholds by client-id pattern, `sensor-*=30m,gw-*=2m` (see [`crate::thresholds`]) | none |
+//! | `STORM_MIN_SHARE` | share of the fleet that must drop within the storm window to make a storm, (0, 1] | 0.01 |
+//! | `STORM_MIN_CLIENTS` | clients that must drop within the window, 1..=10000000 | 50 |
+//! | `STORM_WINDOW_MS` | the storm window, 10000..=3600000 | 120000 |
 //!
 //! The reconciler function reads the table variables above and:
 //!
@@ -35,6 +38,9 @@ use thiserror::Error;
 
 use crate::rule::Window;
 use crate::thresholds::{PatternError, ThresholdPatterns};
+
+mod storm;
+pub use storm::*;
 
 pub const STATUS_TABLE_VAR: &str = "STATUS_TABLE_NAME";
 pub const EVENTS_TABLE_VAR: &str = "EVENTS_TABLE_NAME";
@@ -240,13 +246,14 @@ impl AlertSettings {
 }
 
 /// The alerter function's configuration: the tables (as [`Config`]) plus the alert settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AlertConfig {
     pub tables: Config,
     pub topic_arn: String,
     pub settings: AlertSettings,
     /// See [`FLEET_GAUGE_MINUTES_VAR`].
     pub fleet_gauge_minutes: u64,
+    pub storm: StormSettings,
 }
 
 impl AlertConfig {
@@ -305,6 +312,7 @@ impl AlertConfig {
             topic_arn,
             settings,
             fleet_gauge_minutes,
+            storm: StormSettings::from_lookup(&get)?,
         })
     }
 }

@@ -404,6 +404,21 @@ impl LifecycleEvent {
     }
 }
 
+/// The client-id prefix a fleet is broken down by (device classes): the id up to and with its
+/// first `-`, `_`, `:`, `/` or `.` (`sensor-31` → `sensor-`); without one, the id less its
+/// trailing digits (`pump07` → `pump`), or the whole id when that leaves nothing.
+pub fn client_prefix(client_id: &str) -> &str {
+    if let Some(at) = client_id.find(['-', '_', ':', '/', '.']) {
+        return &client_id[..=at];
+    }
+    let stem = client_id.trim_end_matches(|c: char| c.is_ascii_digit());
+    if stem.is_empty() {
+        client_id
+    } else {
+        stem
+    }
+}
+
 /// Builds an event key; see [`LifecycleEvent::event_key`]. The lower bound of a time range is
 /// `format!("{from:013}")`.
 pub fn event_key(timestamp: u64, event_type: EventType, session: &str) -> String {

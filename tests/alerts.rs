@@ -537,3 +537,49 @@ async fn answers_lost_after_a_pass_s_own_writes_neither_delay_nor_repeat_a_notic
         assert_eq!(kinds_for(&received, c), ["offline", "back-online"], "{c}");
     }
 }
+
+/// A pass that reaches its deadline mid-fleet starts no more clients, leaves them due, and the
+/// next pass sends their notices: every client exactly one `offline`, none lost. The deadlines
+/// grow from a millisecond until a pass runs out of time after starting some clients but not
+/// all; the test fails if no pass was ever cut that way (the hand-over path never ran).
+#[tokio::test]
+async fn a_pass_out_of_time_hands_the_rest_to_the_next_pass() {
+    let f = fixture(settings()).await;
+    let clients: Vec<String> = (0..300).map(|i| format!("late-{i:03}")).collect();
+    for c in &clients {
+        f.disconnect(c, "s1", T0, "CONNECTION_LOST").await;
+    }
+    let now = T0 + 6 * MIN;
+    let mut cut_mid_fleet = 0;
+    let mut sent = Vec::new();
+    let mut budget = Duration::from_millis(1);
+    for attempt in 0..40 {
+        let deadline = tokio::time::Instant::now() + budget;
+        let report = f.alerter.run_until(now + attempt, Some(deadline)).await;
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        let started = report.due - report.deferred;
+        assert_eq!(
+            report.offline + report.skipped,
+            started,
+            "every client started is sent or found taken: {report:?}"
+        );
+        if report.deferred > 0 && started > 0 {
+            cut_mid_fleet += 1;
+        }
+        sent.extend(f.sink.drain().await);
+        if report.deferred == 0 {
+            break;
+        }
+        budget = budget.mul_f64(1.5);
+    }
+    assert!(cut_mid_fleet > 0, "no pass ran out of time mid-fleet");
+    let ids: HashSet<&str> = sent
+        .iter()
+        .map(|r| r.message["clientId"].as_str().unwrap())
+        .collect();
+    assert_eq!(sent.len(), clients.len(), "one notice per client");
+    assert_eq!(ids.len(), clients.len(), "no client twice, none lost");
+    assert!(kinds(&sent).iter().all(|k| k == "offline"));
+    let (report, rest) = f.pass(now + 100).await;
+    assert!(rest.is_empty(), "nothing left: {report:?}");
+}

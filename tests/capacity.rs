@@ -11,7 +11,7 @@ use iot_presence::store::schema::{ALERT_INDEX, STATUS_INDEX};
 /// Per one of each path's unit: status table, status-index, alert-index and event table write
 /// units (measured), write units of refused conditional writes (derived from the item each
 /// refusal returned), and read units in total.
-const PINNED: [(PathKind, [f64; 4], f64, f64); 20] = [
+const PINNED: [(PathKind, [f64; 4], f64, f64); 21] = [
     (PathKind::FirstConnect, [1.0, 1.0, 0.0, 1.0], 0.0, 1.0),
     (PathKind::Disconnect, [1.0, 2.0, 1.0, 1.0], 0.0, 0.0),
     (PathKind::Reconnect, [1.0, 2.0, 2.0, 1.0], 0.0, 0.0),
@@ -19,16 +19,22 @@ const PINNED: [(PathKind, [f64; 4], f64, f64); 20] = [
     (PathKind::Duplicate, [0.0, 0.0, 0.0, 1.0], 1.0, 0.0),
     (PathKind::Redelivered, [0.0, 0.0, 0.0, 0.0], 2.0, 0.0),
     (PathKind::ConnectFailed, [0.0, 0.0, 0.0, 1.0], 0.0, 0.0),
-    (PathKind::Redriven, [1.0, 2.0, 2.0, 1.0], 0.0, 0.0),
+    (PathKind::Redriven, [1.0, 2.0, 1.0, 1.0], 0.0, 0.0),
     (PathKind::Reconciled, [2.0, 2.0, 1.0, 2.0], 0.0, 1.0),
     (PathKind::IdlePass, [0.0, 0.0, 0.0, 0.0], 0.0, 8.0),
+    (PathKind::QuickSettled, [1.0, 0.0, 1.0, 0.0], 0.0, 1.4),
     (PathKind::AlertScheduled, [1.0, 0.0, 2.0, 0.0], 0.0, 1.4),
     (PathKind::AlertSettled, [1.0, 0.0, 1.0, 0.0], 0.0, 1.4),
     (PathKind::OfflineNotice, [2.0, 1.0, 2.0, 0.0], 0.0, 1.4),
     (PathKind::BackOnlineNotice, [2.0, 1.0, 2.0, 0.0], 0.0, 1.4),
     (PathKind::Status, [0.0, 0.0, 0.0, 0.0], 0.0, 1.0),
     (PathKind::History, [0.0, 0.0, 0.0, 0.0], 0.0, 1.0 / 7.0),
-    (PathKind::ListConnected, [0.0, 0.0, 0.0, 0.0], 0.0, 0.2),
+    (
+        PathKind::ListConnected,
+        [0.0, 0.0, 0.0, 0.0],
+        0.0,
+        8.0 / 60.0,
+    ),
     (PathKind::ListOffline, [0.0, 0.0, 0.0, 0.0], 0.0, 4.0),
     (PathKind::Summary, [0.0, 0.0, 0.0, 0.0], 0.0, 56.0),
     (PathKind::FleetGauges, [0.0, 0.0, 0.0, 0.0], 0.0, 16.0),

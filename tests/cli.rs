@@ -220,15 +220,39 @@ async fn lists_come_from_the_sharded_index_across_pages() {
     // Page size 2 makes every shard with more than two clients cross page boundaries.
     let connected = ids(&presence(
         &f.tables,
-        &["list", "--connected", "-o", "json", "--page-size", "2"],
+        &[
+            "list",
+            "--connected",
+            "--sort",
+            "oldest",
+            "-o",
+            "json",
+            "--page-size",
+            "2",
+        ],
     ));
     let mut expected: Vec<String> = f.connected.iter().cloned().collect();
     expected.sort_by_key(|id| std::cmp::Reverse(id.clone())); // online-11 connected first
     assert_eq!(connected, expected, "longest connected first");
+    let newest = ids(&presence(
+        &f.tables,
+        &["list", "--connected", "-o", "json", "--page-size", "2"],
+    ));
+    expected.reverse();
+    assert_eq!(newest, expected, "by default, the latest connect first");
 
     let all_offline = ids(&presence(
         &f.tables,
-        &["list", "--disconnected", "-o", "json", "--page-size", "1"],
+        &[
+            "list",
+            "--disconnected",
+            "--sort",
+            "oldest",
+            "-o",
+            "json",
+            "--page-size",
+            "1",
+        ],
     ));
     // historian went offline 370 minutes ago.
     let mut by_age: Vec<(String, u64)> = f
@@ -266,9 +290,84 @@ async fn lists_come_from_the_sharded_index_across_pages() {
 
     let limited = ids(&presence(
         &f.tables,
-        &["list", "--disconnected", "--limit", "3", "-o", "json"],
+        &[
+            "list",
+            "--disconnected",
+            "--sort",
+            "oldest",
+            "--limit",
+            "3",
+            "-o",
+            "json",
+        ],
     ));
     assert_eq!(limited, all_offline[..3]);
+
+    // The incident view's listing: newest drop first, and only the recent ones; the limit keeps
+    // the newest across shards (each shard is read newest first).
+    let newest_drops = ids(&presence(
+        &f.tables,
+        &["list", "--disconnected", "-o", "json", "--page-size", "1"],
+    ));
+    let mut reversed = all_offline.clone();
+    reversed.reverse();
+    assert_eq!(newest_drops, reversed, "the newest drop first");
+    let newest_three = ids(&presence(
+        &f.tables,
+        &["list", "--disconnected", "--limit", "3", "-o", "json"],
+    ));
+    assert_eq!(newest_three, ["offline-00", "offline-01", "offline-02"]);
+    let recent = ids(&presence(
+        &f.tables,
+        &[
+            "list",
+            "--disconnected",
+            "--dropped-within",
+            "30m",
+            "-o",
+            "json",
+        ],
+    ));
+    assert_eq!(
+        recent,
+        ["offline-00", "offline-01", "offline-02"],
+        "dropped 1, 3 and 20 minutes ago"
+    );
+    let window = ids(&presence(
+        &f.tables,
+        &[
+            "list",
+            "--disconnected",
+            "--dropped-within",
+            "1h",
+            "--offline-for",
+            "10m",
+            "-o",
+            "json",
+        ],
+    ));
+    assert_eq!(
+        window,
+        ["offline-02", "offline-03"],
+        "dropped 20 and 50 minutes ago"
+    );
+    let by_client = ids(&presence(
+        &f.tables,
+        &[
+            "list",
+            "--disconnected",
+            "--sort",
+            "client",
+            "--limit",
+            "4",
+            "-o",
+            "json",
+        ],
+    ));
+    assert_eq!(
+        by_client,
+        ["historian", "offline-00", "offline-01", "offline-02"]
+    );
 
     let text = stdout(&presence(&f.tables, &["list", "--connected"]));
     assert!(text.starts_with(" CLIENT"), "{text}");
@@ -404,6 +503,47 @@ async fn summary_counts_buckets_and_reasons() {
 }
 
 #[tokio::test]
+async fn incident_counts_recent_drops_and_finds_the_storm() {
+    let f = fleet().await;
+    // Drops in the last hour: offline-00..03 (1, 3, 20 and 50 minutes ago).
+    let v = &json_lines(&presence(&f.tables, &["incident", "-o", "json"]))[0];
+    assert_eq!(
+        v["dropped"],
+        json!([
+            {"withinMs": 300000, "clients": 2},
+            {"withinMs": 900000, "clients": 2},
+            {"withinMs": 3600000, "clients": 4}
+        ])
+    );
+    assert_eq!(v["fleet"], json!({"connected": 12, "disconnected": 10}));
+    assert_eq!(v["reasons"]["top"][0], json!(["CONNECTION_LOST", 3]));
+    assert_eq!(v["prefixes"]["top"], json!([["offline-", 4]]));
+    assert_eq!(v["newest"][0], "offline-00");
+    assert_eq!(
+        v["storm"],
+        Value::Null,
+        "4 drops are no storm by default (50 clients)"
+    );
+
+    // Two drops within 5 minutes are 9% of 22 clients: a storm by these bounds.
+    let args = [
+        "incident",
+        "--storm-min-clients",
+        "2",
+        "--storm-min-share",
+        "0.05",
+        "--storm-window",
+        "5m",
+    ];
+    let v = &json_lines(&presence(&f.tables, &[&args[..], &["-o", "json"]].concat()))[0];
+    assert_eq!(v["storm"]["clients"], 2);
+    assert_eq!(v["storm"]["sample"], json!(["offline-01", "offline-00"]));
+    let text = stdout(&presence(&f.tables, &args));
+    assert!(text.contains("STORM: 2 clients (9.1% of 22)"), "{text}");
+    assert!(text.contains("DROPPED WITHIN"), "{text}");
+}
+
+#[tokio::test]
 async fn rebuild_restores_lost_status_items_and_is_idempotent() {
     let f = fleet().await;
     let client = local::client();
@@ -516,8 +656,11 @@ async fn thresholds_an_alert_pass_and_the_alerted_clients_in_summary() {
         &["alert-pass", "--topic-arn", &sink.topic_arn, "-o", "json"],
     ))[0];
     // Offline 20 min or more: offline-02..08 and historian; plus offline-01 by its own
-    // threshold. offline-00 (1 min) is only scheduled.
-    assert_eq!(pass["report"]["offline"], 9, "{pass}");
+    // threshold. offline-00 (1 min) is only scheduled. The historian's first outage (20 min,
+    // back since; the disconnect tracked it) gets its offline and back-online notices too: no
+    // pass looked while it lasted, and the outcome follows the events.
+    assert_eq!(pass["report"]["offline"], 10, "{pass}");
+    assert_eq!(pass["report"]["backOnline"], 1, "{pass}");
     let received: BTreeSet<String> = sink
         .drain()
         .await
@@ -710,7 +853,10 @@ async fn status_and_list_json_pinned() {
 
     // Lists come from the status index: its projection (no clientInitiatedDisconnect), in the
     // same shape.
-    let connected = json_lines(&presence(&f.tables, &["list", "--connected", "-o", "json"]));
+    let connected = json_lines(&presence(
+        &f.tables,
+        &["list", "--connected", "--sort", "oldest", "-o", "json"],
+    ));
     assert_eq!(connected.len(), 12);
     let oldest = json!({
         "clientId": "online-11", "connected": true, "timestamp": at(12),
@@ -720,7 +866,16 @@ async fn status_and_list_json_pinned() {
     assert_eq!(connected[0], oldest, "longest connected first");
     let disconnected = json_lines(&presence(
         &f.tables,
-        &["list", "--disconnected", "--limit", "1", "-o", "json"],
+        &[
+            "list",
+            "--disconnected",
+            "--sort",
+            "oldest",
+            "--limit",
+            "1",
+            "-o",
+            "json",
+        ],
     ));
     let longest = json!({
         "clientId": "offline-08", "connected": false, "timestamp": at(20_000),

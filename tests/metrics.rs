@@ -121,9 +121,22 @@ async fn emf_lines_count_what_the_functions_did_and_the_gauges_equal_the_truth()
     let now = (RECEIVED_LATER / 300_000 + 12) * 300_000;
     let gauges = FleetGauges::new(store.clone(), 5);
     assert!(gauges.due(now) && !gauges.due(now + 60_000));
-    let report = pass(&alerter, &gauges, now).await.unwrap();
-    assert_eq!(report.offline, truth.disconnected, "{report:?}");
-    assert_eq!(sink.drain().await.len() as u64, truth.disconnected);
+    let report = pass(&alerter, &gauges, now, None).await.unwrap();
+    // Each disconnected client's offline notice; and for a client back since, whose first
+    // outage (tracked by its disconnect) lasted the threshold, an offline notice with
+    // `returned` and its back-online notice: no pass looked while it lasted.
+    let received = sink.drain().await;
+    let offline_now = received
+        .iter()
+        .filter(|r| r.message["kind"] == "offline" && r.message["returned"] == false)
+        .count() as u64;
+    assert_eq!(offline_now, truth.disconnected, "{report:?}");
+    assert_eq!(
+        report.offline,
+        truth.disconnected + report.back_online,
+        "{report:?}"
+    );
+    assert_eq!(received.len() as u64, report.offline + report.back_online);
     metrics.write("pass", &mut lines).unwrap();
 
     let text = String::from_utf8(lines).unwrap();

@@ -6,9 +6,11 @@
 //! - `error`: why a pass failed on a client ([`pass::AlertError`]).
 //! - [`pass`]: one alert pass: the sparse alert index, claim / send / commit with conditional
 //!   writes, SNS.
+//! - [`storm`]: what makes a mass disconnect a storm, and the incident view (pure).
 
 mod clauses;
 mod error;
 pub mod notify;
 pub mod pass;
 pub mod rule;
+pub mod storm;

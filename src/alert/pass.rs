@@ -6,7 +6,9 @@
 //!
 //! The alert index is sparse: an item is in it only while it has both `alertShard` (set by a
 //! disconnect, removed by the alerter once nothing is left to watch) and `alertDueAt` (set to
-//! "now" by every status change, and by the alerter to the next time it must look). A pass
+//! "now" by a connect, to a minute after the disconnect by a disconnect
+//! ([`crate::store::status::FIRST_LOOK_MS`]), and by the alerter to the next time it must
+//! look). A client back within that minute is looked at once, to settle it. A pass
 //! queries the 16 `alert#NN` partitions for `alertDueAt <= now`, in parallel. Connected clients
 //! with nothing pending are not in the index, and alerted clients waiting for their return have
 //! left it (no `alertDueAt`) until their next status change, so a pass reads what is due and
@@ -40,6 +42,7 @@
 use aws_sdk_sns::types::MessageAttributeValue;
 use serde::Serialize;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tracing::{info, warn};
 
 use super::clauses::{self, Seen};
@@ -60,6 +63,10 @@ pub use super::clauses::LEASE_MS;
 /// Clients handled at once per index shard (16 shards: up to 64 in flight).
 const PER_SHARD: usize = 4;
 
+/// Event-log rows the flapping check reads per connection it must count: a connect, a
+/// disconnect, and room for a duplicate of each.
+const FLAPPING_ROWS_PER_SESSION: u32 = 4;
+
 /// What one pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -78,6 +85,9 @@ pub struct RunReport {
     /// Items whose status changed while their notices were in flight: what was sent is
     /// recorded and the item stays due, so the next pass plans the new status.
     pub raced: u64,
+    /// Due clients read but left for the next pass: the pass's deadline came first. They stay
+    /// due, unclaimed, so nothing is lost and nothing is sent twice.
+    pub deferred: u64,
     /// Failures, each with its causes; the items stay due (or leased) and are retried.
     pub errors: Vec<String>,
 }
@@ -92,6 +102,7 @@ impl RunReport {
         self.settled += other.settled;
         self.skipped += other.skipped;
         self.raced += other.raced;
+        self.deferred += other.deferred;
         self.errors.extend(other.errors);
     }
 
@@ -173,13 +184,21 @@ impl Alerter {
     /// One pass at `now` (ms since the epoch; the function passes the wall clock, tests a
     /// simulated one). Failures of single clients are reported, not fatal: the rest go on.
     pub async fn run(&self, now: u64) -> RunReport {
+        self.run_until(now, None).await
+    }
+
+    /// A pass that starts no client after `deadline`: the clients in flight then finish (each
+    /// is a claim, its publishes and a commit, every request bounded by the SDK's timeouts),
+    /// the rest are counted as `deferred` and left due for the next pass, and no further index
+    /// page is read. The function sets the deadline a margin before its own.
+    pub async fn run_until(&self, now: u64, deadline: Option<Instant>) -> RunReport {
         let pass: std::sync::Arc<str> = pass_name(now).into();
         let mut shards = JoinSet::new();
         for shard in 0..ALERT_SHARDS {
             let alerter = self.clone();
             let pass = pass.clone();
             shards.spawn(carried(async move {
-                alerter.run_shard(shard, now, &pass).await
+                alerter.run_shard(shard, now, deadline, &pass).await
             }));
         }
         let mut report = RunReport::default();
@@ -192,7 +211,13 @@ impl Alerter {
         report
     }
 
-    async fn run_shard(&self, shard: u32, now: u64, pass: &std::sync::Arc<str>) -> RunReport {
+    async fn run_shard(
+        &self,
+        shard: u32,
+        now: u64,
+        deadline: Option<Instant>,
+        pass: &std::sync::Arc<str>,
+    ) -> RunReport {
         let mut report = RunReport::default();
         let shard_value = alert_partition(shard);
         let mut e = Expr::new();
@@ -233,15 +258,24 @@ impl Alerter {
                     break;
                 }
             };
+            let mut out_of_time = false;
             for item in page.items.unwrap_or_default() {
                 report.due += 1;
                 if in_flight.len() >= PER_SHARD {
                     collect(&mut report, in_flight.join_next().await);
                 }
+                out_of_time = out_of_time || deadline.is_some_and(|d| Instant::now() >= d);
+                if out_of_time {
+                    report.deferred += 1;
+                    continue;
+                }
                 let (alerter, pass) = (self.clone(), pass.clone());
                 in_flight.spawn(carried(
                     async move { alerter.handle(item, now, &pass).await },
                 ));
+            }
+            if out_of_time {
+                break;
             }
         }
         while let Some(done) = in_flight.join_next().await {
@@ -364,9 +398,17 @@ impl Alerter {
     /// The client's connections in the flapping window, from the event log.
     async fn activity(&self, client_id: &str, now: u64) -> Result<Activity, AlertError> {
         let since = now.saturating_sub(self.settings.flapping_window_ms);
+        // Bounded: the newest rows of the window, at most FLAPPING_ROWS_PER_SESSION a counted
+        // connection (and at most one 1 MB page), so a client that flaps thousands of times
+        // costs one page, not its whole window. Its notice then counts what that page holds.
+        let rows = self
+            .settings
+            .flapping_sessions
+            .saturating_mul(FLAPPING_ROWS_PER_SESSION)
+            .saturating_add(FLAPPING_ROWS_PER_SESSION);
         let entries = self
             .store
-            .history(client_id, Some(since), None)
+            .recent_history(client_id, Some(since), None, rows)
             .await
             .map_err(|source| AlertError::Activity {
                 client_id: client_id.to_owned(),

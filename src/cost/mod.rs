@@ -39,7 +39,10 @@ pub enum PathKind {
     Reconciled,
     /// An alert pass with nothing due (it runs every minute): per pass.
     IdlePass,
-    /// A pass that finds clients just gone offline and schedules them: per due client.
+    /// A pass that finds clients back within a minute of their disconnect, before its first
+    /// look at them, and lets them go: per due client.
+    QuickSettled,
+    /// A pass that finds clients offline for a minute and schedules them: per due client.
     AlertScheduled,
     /// A pass that finds clients back before their threshold and lets them go: per due client.
     AlertSettled,
@@ -74,6 +77,7 @@ impl PathKind {
             PathKind::Redriven => "redriven",
             PathKind::Reconciled => "reconciled",
             PathKind::IdlePass => "alert pass, nothing due",
+            PathKind::QuickSettled => "alert pass, back within a minute",
             PathKind::AlertScheduled => "alert pass, client scheduled",
             PathKind::AlertSettled => "alert pass, client settled",
             PathKind::OfflineNotice => "alert pass, offline notice",
@@ -91,7 +95,9 @@ impl PathKind {
     pub fn per(self) -> &'static str {
         match self {
             PathKind::IdlePass => "pass",
-            PathKind::AlertScheduled | PathKind::AlertSettled => "due client",
+            PathKind::QuickSettled | PathKind::AlertScheduled | PathKind::AlertSettled => {
+                "due client"
+            }
             PathKind::OfflineNotice | PathKind::BackOnlineNotice => "notice",
             PathKind::Status | PathKind::Reconciled => "client",
             PathKind::History => "row",

@@ -3,9 +3,10 @@
 //! or an assumption named here.
 //!
 //! The traffic model: devices reconnect, and each reconnect is one outage, two events (an
-//! applied disconnect and an applied connect). With alerts on, every outage passes through the
-//! alert index once (scheduled), and either ends before its threshold (settled) or becomes an
-//! offline notice and a back-online notice; [`LONG_OUTAGE_SHARE`] of them do.
+//! applied disconnect and an applied connect). With alerts on, an outage that ends within a
+//! minute is looked at once (settled; [`QUICK_RETURN_SHARE`] of them); every other one is
+//! looked at after a minute (scheduled), and either ends before its threshold (settled) or
+//! becomes an offline notice and a back-online notice ([`LONG_OUTAGE_SHARE`] of all outages).
 
 use std::collections::BTreeMap;
 
@@ -16,6 +17,10 @@ use crate::store::capacity::Units;
 /// Outages that outlast their offline threshold (an assumption: a fleet where one reconnect
 /// in ten is a real outage).
 pub const LONG_OUTAGE_SHARE: f64 = 0.1;
+/// Outages that end within a minute, before the alerter's first look (an assumption: half of
+/// all reconnects are a network blip or a broker's takeover, back within seconds). They cost
+/// the alert pass one look instead of two; [`QUICK_RETURN_SHARE`] + [`LONG_OUTAGE_SHARE`] <= 1.
+pub const QUICK_RETURN_SHARE: f64 = 0.5;
 /// Alert passes a month: the schedule is `rate(1 minute)`, 30 days.
 pub const PASSES_PER_MONTH: f64 = 43_200.0;
 /// Days a month, for fleet figures.
@@ -108,8 +113,12 @@ fn outage(i: &Inputs, alerts: bool) -> Units {
     add(PathKind::Disconnect, 1.0);
     add(PathKind::Reconnect, 1.0);
     if alerts {
-        add(PathKind::AlertScheduled, 1.0);
-        add(PathKind::AlertSettled, 1.0 - LONG_OUTAGE_SHARE);
+        add(PathKind::QuickSettled, QUICK_RETURN_SHARE);
+        add(PathKind::AlertScheduled, 1.0 - QUICK_RETURN_SHARE);
+        add(
+            PathKind::AlertSettled,
+            1.0 - QUICK_RETURN_SHARE - LONG_OUTAGE_SHARE,
+        );
         add(PathKind::OfflineNotice, LONG_OUTAGE_SHARE);
         add(PathKind::BackOnlineNotice, LONG_OUTAGE_SHARE);
     }
@@ -304,6 +313,7 @@ mod tests {
         let paths = [
             (PathKind::Disconnect, 4.0),
             (PathKind::Reconnect, 4.0),
+            (PathKind::QuickSettled, 2.0),
             (PathKind::AlertScheduled, 3.0),
             (PathKind::AlertSettled, 3.0),
             (PathKind::OfflineNotice, 5.0),
@@ -339,8 +349,9 @@ mod tests {
         let writes = |item: &str| lines.iter().find(|l| l.item == item).unwrap().dollars;
         // 500,000 outages × 8 WRU × $0.625/M.
         assert!((writes("DynamoDB writes, handler") - 2.5).abs() < 1e-9);
-        // 500,000 × (3 + 0.9 × 3 + 0.1 × 10) WRU.
-        assert!((writes("DynamoDB writes, alerts") - 500_000.0 * 6.7 * 0.625e-6).abs() < 1e-9);
+        // 500,000 × (0.5 × 2 (back within a minute) + 0.5 × 3 (scheduled) + 0.4 × 3 (settled)
+        // + 0.1 × 10 (both notices)) WRU.
+        assert!((writes("DynamoDB writes, alerts") - 500_000.0 * 4.7 * 0.625e-6).abs() < 1e-9);
         // 0.5 GB of logs at $0.50.
         assert!((writes("CloudWatch Logs") - 0.25).abs() < 1e-9);
     }

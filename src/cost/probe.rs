@@ -270,9 +270,10 @@ async fn reconciled(
     Ok(())
 }
 
-/// Alert passes: one with nothing due; then [`ALERT_CLIENTS`] clients through a short outage
-/// (the pass that schedules them, and the one that settles them after they are back before
-/// the threshold); then as many through a long one (scheduled, offline notices, reconnect,
+/// Alert passes: one with nothing due; then [`ALERT_CLIENTS`] clients back within the first
+/// minute (one pass settles them); as many through a short outage (the pass that schedules
+/// them at the first look, and the one that settles them after they are back before the
+/// threshold); then as many through a long one (scheduled, offline notices, reconnect,
 /// back-online notices).
 async fn alerts(
     store: &Store,
@@ -293,23 +294,31 @@ async fn alerts(
     let n = ALERT_CLIENTS;
     let group =
         |name: &str| -> Vec<String> { (0..n).map(|i| format!("{prefix}-{name}-{i:02}")).collect() };
-    let (short, long) = (group("short"), group("long"));
+    let (quick, short, long) = (group("quick"), group("short"), group("long"));
     let mut pass = async |kind: PathKind, at: u64, notices: u64| -> Result<(), ProbeError> {
         let (report, units) = measure(alerter.run(at)).await;
         check_pass(kind, &report, n, notices)?;
         out.push(Measured::new(kind, n, units));
         Ok(())
     };
+    // Back within the minute before the first look: one look, to settle.
+    send_all(store, &quick, "connected", "s1", 1, t).await?;
+    send_all(store, &quick, "disconnected", "s1", 2, t + MIN).await?;
+    send_all(store, &quick, "connected", "s2", 3, t + MIN + MIN / 2).await?;
+    pass(PathKind::QuickSettled, t + 2 * MIN, 0).await?;
+
+    // Back after the first look, before the threshold: scheduled, then settled.
+    let t = t + 3 * MIN;
     send_all(store, &short, "connected", "s1", 1, t).await?;
     send_all(store, &short, "disconnected", "s1", 2, t + MIN).await?;
-    pass(PathKind::AlertScheduled, t + 2 * MIN, 0).await?;
-    send_all(store, &short, "connected", "s2", 3, t + 3 * MIN).await?;
-    pass(PathKind::AlertSettled, t + 4 * MIN, 0).await?;
+    pass(PathKind::AlertScheduled, t + 3 * MIN, 0).await?;
+    send_all(store, &short, "connected", "s2", 3, t + 4 * MIN).await?;
+    pass(PathKind::AlertSettled, t + 5 * MIN, 0).await?;
 
     let t = t + 10 * MIN;
     send_all(store, &long, "connected", "s1", 1, t).await?;
     send_all(store, &long, "disconnected", "s1", 2, t + MIN).await?;
-    let (report, _) = measure(alerter.run(t + 2 * MIN)).await;
+    let (report, _) = measure(alerter.run(t + 3 * MIN)).await;
     check_pass(PathKind::AlertScheduled, &report, n, 0)?;
     pass(PathKind::OfflineNotice, t + 10 * MIN, n).await?;
     send_all(store, &long, "connected", "s2", 3, t + 11 * MIN).await?;

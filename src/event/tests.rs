@@ -173,3 +173,19 @@ fn each_invalid_case_names_its_field() {
         "field `clientInitiatedDisconnect` must be a boolean, got \"yes\""
     );
 }
+
+#[test]
+fn client_prefixes_are_device_classes() {
+    for (id, prefix) in [
+        ("sensor-31", "sensor-"),
+        ("gw_eu_1", "gw_"),
+        ("fleet:truck:9", "fleet:"),
+        ("a/b", "a/"),
+        ("pump07", "pump"),
+        ("1234", "1234"),
+        ("-x", "-"),
+        ("plain", "plain"),
+    ] {
+        assert_eq!(crate::event::client_prefix(id), prefix, "{id}");
+    }
+}

@@ -44,6 +44,11 @@ impl FleetGauges {
     }
 }
 
+/// Time kept back from the function's deadline: a pass starts no client later than this
+/// before Lambda would stop it (10 s of the 60 s timeout: a client in flight is a claim, its
+/// publishes and a commit), and leaves the rest due for the next minute's pass.
+pub const DEADLINE_MARGIN_MS: u64 = 10_000;
+
 /// The scheduled function's handler: one pass on the wall clock, and the fleet count beside
 /// it. The payload (an EventBridge scheduled event) carries nothing the pass needs. A pass with
 /// failures, or a failed count, fails the invocation, so the function's `Errors` metric (and
@@ -54,19 +59,28 @@ pub async fn function_handler(
     metrics: &Metrics,
     event: lambda_runtime::LambdaEvent<serde_json::Value>,
 ) -> Result<RunReport, lambda_runtime::Diagnostic> {
-    let result = pass(alerter, gauges, now_ms()).await;
+    let now = now_ms();
+    let left = event
+        .context
+        .deadline
+        .saturating_sub(now)
+        .saturating_sub(DEADLINE_MARGIN_MS);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(left);
+    let result = pass(alerter, gauges, now, Some(deadline)).await;
     metrics.flush(&event.context.request_id);
     result
 }
 
-/// One pass and one count at `now`, with their metrics recorded.
+/// One pass and one count at `now`, starting no client after `deadline`, with their metrics
+/// recorded.
 pub async fn pass(
     alerter: &Alerter,
     gauges: &FleetGauges,
     now: u64,
+    deadline: Option<tokio::time::Instant>,
 ) -> Result<RunReport, lambda_runtime::Diagnostic> {
     let started = std::time::Instant::now();
-    let (report, counted) = tokio::join!(alerter.run(now), gauges.count(now));
+    let (report, counted) = tokio::join!(alerter.run_until(now, deadline), gauges.count(now));
     let elapsed = started.elapsed();
     telemetry::pass_done(&report, elapsed);
     let elapsed_ms = elapsed.as_millis() as u64;
@@ -90,6 +104,7 @@ pub async fn pass(
             settled = report.settled,
             skipped = report.skipped,
             raced = report.raced,
+            deferred = report.deferred,
             connected = counts.map(|c| c.connected),
             disconnected = counts.map(|c| c.disconnected),
             elapsed_ms,

@@ -80,6 +80,9 @@ struct ShardQuery {
     page_size: Option<i32>,
     /// Read only `disconnectReason` and `outage` (and keys).
     reasons_only: bool,
+    /// Each shard's items newest first (`ScanIndexForward = false`), so that a per-shard
+    /// `limit` keeps the newest.
+    newest_first: bool,
 }
 
 impl ShardQuery {
@@ -92,6 +95,46 @@ impl ShardQuery {
             limit: None,
             page_size: None,
             reasons_only: false,
+            newest_first: false,
+        }
+    }
+}
+
+/// The order of a listing, by the time each client entered its state (its status's event
+/// timestamp); ties by client id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Order {
+    /// The latest change first: who just dropped, or just came back.
+    #[default]
+    NewestFirst,
+    /// The longest in the state first.
+    OldestFirst,
+    /// By client id (all matching clients are read, then sorted).
+    ClientId,
+}
+
+/// What [`Store::listing`] lists: the clients in one state, optionally only those that entered
+/// it in `[from, before)` (ms), in `order`, at most `limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listing {
+    pub presence: Presence,
+    pub from: Option<u64>,
+    pub before: Option<u64>,
+    pub order: Order,
+    pub limit: Option<usize>,
+    /// Forces smaller query pages (tests use it to cross page boundaries on small tables).
+    pub page_size: Option<i32>,
+}
+
+impl Listing {
+    pub fn new(presence: Presence) -> Self {
+        Listing {
+            presence,
+            from: None,
+            before: None,
+            order: Order::default(),
+            limit: None,
+            page_size: None,
         }
     }
 }
@@ -147,7 +190,8 @@ async fn query_shard(
         .set_key_condition_expression(built.condition)
         .set_expression_attribute_names(built.names)
         .set_expression_attribute_values(built.values)
-        .set_limit(q.page_size);
+        .set_limit(q.page_size)
+        .scan_index_forward(!q.newest_first);
     if q.count_only {
         request = request.select(Select::Count);
     } else {
@@ -268,11 +312,27 @@ impl Store {
         limit: Option<usize>,
         page_size: Option<i32>,
     ) -> Result<Vec<Status>, ReadError> {
-        let q = ShardQuery {
+        self.listing(Listing {
             before,
+            order: Order::OldestFirst,
             limit,
             page_size,
-            ..ShardQuery::new(presence)
+            ..Listing::new(presence)
+        })
+        .await
+    }
+
+    /// Clients in one state, as `l` says.
+    pub async fn listing(&self, l: Listing) -> Result<Vec<Status>, ReadError> {
+        // Each shard is read in the listing's time order, so a per-shard limit keeps the right
+        // items; sorting by client id needs every match.
+        let q = ShardQuery {
+            before: l.before,
+            from: l.from,
+            limit: l.limit.filter(|_| l.order != Order::ClientId),
+            page_size: l.page_size,
+            newest_first: l.order == Order::NewestFirst,
+            ..ShardQuery::new(l.presence)
         };
         let mut all = Vec::new();
         for result in self.query_shards(q).await? {
@@ -282,11 +342,17 @@ impl Store {
                 }
             }
         }
-        // Each shard came back in eventTimestamp order; merge, oldest first, ties by client.
-        all.sort_by(|a, b| {
-            (a.event_timestamp, &a.client_id).cmp(&(b.event_timestamp, &b.client_id))
-        });
-        if let Some(limit) = limit {
+        // Merge the shards.
+        match l.order {
+            Order::OldestFirst => all.sort_by(|a, b| {
+                (a.event_timestamp, &a.client_id).cmp(&(b.event_timestamp, &b.client_id))
+            }),
+            Order::NewestFirst => all.sort_by(|a, b| {
+                (b.event_timestamp, &a.client_id).cmp(&(a.event_timestamp, &b.client_id))
+            }),
+            Order::ClientId => all.sort_by(|a, b| a.client_id.cmp(&b.client_id)),
+        }
+        if let Some(limit) = l.limit {
             all.truncate(limit);
         }
         Ok(all)

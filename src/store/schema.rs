@@ -67,8 +67,9 @@ pub mod attr {
         RECONCILED_AT,
     ];
 
-    // Alerts (written by the alerter and the CLI; see `crate::alerter`). The status update
-    // only sets `alertDueAt` (any change) and `alertShard` (a disconnect) to have it look.
+    // Alerts (written by the alerter and the CLI; see `crate::alert`). The status update
+    // only sets `alertDueAt` (a connect: now; a disconnect: a minute on, unless already due)
+    // and `alertShard` (a disconnect) to have it look.
     /// The client's own offline threshold (ms), a setting.
     pub const OFFLINE_THRESHOLD: &str = "offlineThresholdMs";
     /// Partition key of the alert index: `alert#NN`.
@@ -85,9 +86,10 @@ pub mod attr {
     /// versionNumber, disconnectedAt, disconnectReason, alertedAt}`. Projected into the status
     /// index, so that listings, the summary and the widget show standing offline alerts.
     pub const OUTAGE: &str = "outage";
-    /// The disconnection being tracked before its offline notice (same shape, no `alertedAt`).
-    /// Kept apart from `outage` and not projected into the status index: scheduling and
-    /// settling the nine outages in ten that never alert then write that index nothing.
+    /// The disconnection being tracked before its offline notice (same shape, no `alertedAt`),
+    /// set by the disconnect itself unless one is tracked already. Kept apart from `outage`
+    /// and not projected into the status index: tracking and settling the nine outages in ten
+    /// that never alert then write that index nothing.
     pub const PENDING_OUTAGE: &str = "pendingOutage";
     /// The notified flapping episode: `{since, alertedAt}`.
     pub const FLAPPING: &str = "flapping";

@@ -12,11 +12,19 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::expr::{n, s, Built, Expr, ExprError};
-use super::item::{ItemProblem, MalformedItem, Status};
+use super::item::{ItemProblem, MalformedItem, Outage, Status};
 use super::schema::{alert_shard, attr, connection_id, status_shard, REASON_NONE, REASON_UNKNOWN};
 use super::{Item, Store, StoreError};
 use crate::event::{LifecycleEvent, Presence};
 use crate::rule::{decide, Decision, Observed, Outcome, Rule, Window};
+use crate::thresholds::MIN_THRESHOLD_MS;
+
+/// How long after a disconnect (by its timestamp) the alerter first looks at it: the shortest
+/// threshold there can be ([`MIN_THRESHOLD_MS`], a minute), so no offline notice is ever later
+/// for it. A client back within that minute was never looked at while offline: its outage
+/// (tracked on the item by the disconnect) costs the alert pass one look, to settle it, not two
+/// (schedule, then settle). A disconnect that arrives later than that is due at once.
+pub const FIRST_LOOK_MS: u64 = MIN_THRESHOLD_MS;
 
 /// The condition under which `event` replaces the status item: [`decide`] returns `Apply`
 /// exactly when this expression is true of the stored item. Each clause names its rule row.
@@ -101,10 +109,24 @@ pub fn status_update(
             status_shards,
         )),
     );
-    // Every status change asks the alerter to look now (an item is in the alert index only
-    // while it has an `alertShard`, which a disconnect sets and the alerter removes once
-    // nothing is left to watch). The alerter alone decides what the change means.
-    e.set_to(attr::ALERT_DUE_AT, &now);
+    // A connect asks the alerter to look now (an item is in the alert index only while it has
+    // an `alertShard`, which a disconnect sets and the alerter removes once nothing is left to
+    // watch); the alerter alone decides what the change means. A disconnect asks it to look
+    // at the earliest time any threshold can be up, FIRST_LOOK_MS after the disconnect (see
+    // there), unless a look is already due: a look never moves later.
+    if observed.presence == Presence::Disconnected {
+        let due = e.name(attr::ALERT_DUE_AT);
+        let first_look = e.value(
+            "firstLook",
+            n(u128::from(event.timestamp) + u128::from(FIRST_LOOK_MS)),
+        );
+        e.set_to(
+            attr::ALERT_DUE_AT,
+            &format!("if_not_exists({due}, {first_look})"),
+        );
+    } else {
+        e.set_to(attr::ALERT_DUE_AT, &now);
+    }
     // A lifecycle event replaces a repair (see `crate::reconcile`).
     e.remove(attr::RECONCILED_AT);
     if status_retention_days > 0 {
@@ -149,6 +171,29 @@ pub fn status_update(
             e.set(attr::CONNECTED, AttributeValue::Bool(false));
             let reason = event.disconnect_reason.as_deref().unwrap_or(REASON_UNKNOWN);
             e.set(attr::DISCONNECT_REASON, s(reason));
+            // The outage is tracked from the disconnect on (pending: not projected into the
+            // status index), so the alerter judges it from the events alone, whether or not a
+            // pass looked while it lasted: a return after the threshold but before any pass
+            // still gets both notices. An outage already tracked (an earlier connection's, not
+            // yet settled by a pass) is kept: the plan ends it first, and takes this one from
+            // the status.
+            let outage = Outage {
+                session: event.session_identifier.clone(),
+                version: Some(observed.version),
+                disconnected_at: event.timestamp,
+                reason: reason.to_owned(),
+                alerted_at: None,
+            };
+            let pending = e.name(attr::PENDING_OUTAGE);
+            let tracked = e.value(
+                "pendingOutage",
+                // Strings and numbers only: encoding cannot fail.
+                serde_dynamo::to_attribute_value(&outage).expect("an outage always encodes"),
+            );
+            e.set_to(
+                attr::PENDING_OUTAGE,
+                &format!("if_not_exists({pending}, {tracked})"),
+            );
             e.set_to(attr::DISCONNECTED_AT, &ts);
             match event.client_initiated_disconnect {
                 Some(b) => e.set(attr::CLIENT_INITIATED, AttributeValue::Bool(b)),

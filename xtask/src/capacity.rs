@@ -124,7 +124,9 @@ pub async fn run(a: Args) -> Result {
     print_lines(
         &format!(
             "cost per million events, alerts on (derived for AWS from the units above; {}% of \
-             outages outlast their threshold; handler billed {} ms, an assumption)",
+             outages end within a minute and {}% outlast their threshold; handler billed {} ms: \
+             assumptions)",
+            model::QUICK_RETURN_SHARE * 100.0,
             model::LONG_OUTAGE_SHARE * 100.0,
             inputs.handler_ms
         ),

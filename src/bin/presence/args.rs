@@ -5,13 +5,17 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
 use iot_presence::config::AlertSettings;
+use iot_presence::config::{self as storm, StormSettings, SHARE_EXPECTED};
 use iot_presence::config::{
     ALERT_TOPIC_VAR, EVENTS_TABLE_VAR, FLAPPING_SESSIONS_VAR, FLAPPING_WINDOW_VAR,
     MAX_FLAPPING_SESSIONS, MAX_FLAPPING_WINDOW_MS, MAX_THRESHOLD_MS, MAX_WINDOW_MS,
     MIN_FLAPPING_WINDOW_MS, MIN_THRESHOLD_MS, OFFLINE_THRESHOLDS_VAR, OFFLINE_THRESHOLD_VAR,
     STATUS_TABLE_VAR, WINDOW_VAR,
 };
-use iot_presence::config::{MAX_STATUS_SHARDS, MIN_STATUS_SHARDS};
+use iot_presence::config::{
+    MAX_STATUS_SHARDS, MAX_STORM_MIN_CLIENTS, MAX_STORM_WINDOW_MS, MIN_STATUS_SHARDS,
+    MIN_STORM_WINDOW_MS,
+};
 use iot_presence::rule::Window;
 use iot_presence::thresholds::ThresholdPatterns;
 use iot_presence::time::duration;
@@ -46,6 +50,14 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// `list --sort`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum)]
+pub enum Sort {
+    Newest,
+    Oldest,
+    Client,
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Table,
@@ -65,7 +77,8 @@ pub enum Command {
         #[arg(long)]
         show_principal: bool,
     },
-    /// Connected or disconnected clients, longest in that state first
+    /// Connected or disconnected clients, the latest change first (who just dropped, or just
+    /// came back)
     #[command(group(ArgGroup::new("state").required(true).args(["connected", "disconnected"])))]
     List {
         #[arg(long)]
@@ -75,6 +88,12 @@ pub enum Command {
         /// Only clients offline for at least this long (e.g. 10m, 2h, 1d)
         #[arg(long, value_parser = humantime::parse_duration, conflicts_with = "connected")]
         offline_for: Option<Duration>,
+        /// Only clients that dropped within this long (e.g. 15m, 1h): who dropped recently
+        #[arg(long, value_parser = parse_positive_duration, conflicts_with = "connected")]
+        dropped_within: Option<Duration>,
+        /// The order: newest (latest change first), oldest (longest in the state first), client
+        #[arg(long, value_enum, default_value_t = Sort::Newest)]
+        sort: Sort,
         /// At most this many clients
         #[arg(long)]
         limit: Option<usize>,
@@ -94,6 +113,21 @@ pub enum Command {
     },
     /// Fleet counts, offline durations, top disconnect reasons and clients alerted now
     Summary,
+    /// Who dropped in the last 5, 15 and 60 minutes and is still offline, by reason and by
+    /// client-id prefix, and the storm among them, if any
+    Incident {
+        /// A storm: at least this share of the fleet dropped within the window (0.01 is 1%)
+        #[arg(long, value_parser = parse_share,
+              default_value_t = StormSettings::DEFAULT.min_share)]
+        storm_min_share: f64,
+        /// A storm: at least this many clients dropped within the window
+        #[arg(long, default_value_t = StormSettings::DEFAULT.min_clients,
+              value_parser = clap::value_parser!(u64).range(1..=MAX_STORM_MIN_CLIENTS))]
+        storm_min_clients: u64,
+        /// The storm window (10s to 1h)
+        #[arg(long, value_parser = parse_storm_window, default_value = "2m")]
+        storm_window: Duration,
+    },
     /// The status index's shard count; `migrate --to N` changes it on a live table
     Shards {
         #[command(subcommand)]
@@ -193,6 +227,38 @@ fn parse_time_or_ahead(text: &str) -> Result<u64, String> {
     }
 }
 
+/// A duration above zero (`--dropped-within`).
+fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err(format!(
+            "{text:?} is zero: give a duration above 0 (15m, 1h)"
+        )),
+        Err(_) => Err(format!("{text:?} is not a duration (15m, 1h)")),
+    }
+}
+
+/// A storm share, as the alerter's `STORM_MIN_SHARE` takes it.
+fn parse_share(text: &str) -> Result<f64, String> {
+    storm::parse_share(text).ok_or_else(|| format!("{text:?} is not {SHARE_EXPECTED}"))
+}
+
+/// The storm window, within the alerter's `STORM_WINDOW_MS` bounds.
+fn parse_storm_window(text: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text)
+        .map_err(|_| format!("{text:?} is not a duration (30s, 2m)"))?;
+    let ms = d.as_millis() as u64;
+    if (MIN_STORM_WINDOW_MS..=MAX_STORM_WINDOW_MS).contains(&ms) {
+        Ok(d)
+    } else {
+        Err(format!(
+            "{text} is outside {}..={}",
+            duration(MIN_STORM_WINDOW_MS),
+            duration(MAX_STORM_WINDOW_MS)
+        ))
+    }
+}
+
 /// A threshold argument, in ms, within the stack parameter's bounds.
 fn parse_threshold(text: &str) -> Result<u64, String> {
     let ms = humantime::parse_duration(text)
@@ -254,6 +320,42 @@ mod tests {
         };
         assert_eq!(rebuild("1800000").ok(), Some(MAX_WINDOW_MS));
         assert!(rebuild("1800001").is_err());
+    }
+
+    #[test]
+    fn incident_and_list_arguments_are_checked() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args.iter().copied());
+        let err = |args: &[&str]| parse(args).err().expect("refused").to_string();
+        for bad in ["0s", "0", "-5m", "soon"] {
+            let arg = format!("--dropped-within={bad}");
+            let e = err(&["presence", "list", "--disconnected", &arg]);
+            assert!(
+                e.contains("--dropped-within") && e.contains(bad),
+                "{bad}: {e}"
+            );
+        }
+        assert!(
+            err(&["presence", "list", "--connected", "--dropped-within", "5m"])
+                .contains("cannot be used with")
+        );
+        let e = err(&["presence", "list", "--disconnected", "--sort", "random"]);
+        assert!(e.contains("--sort") && e.contains("newest"), "{e}");
+        for bad in ["0", "1.5", "-0.1", "NaN"] {
+            let arg = format!("--storm-min-share={bad}");
+            let e = err(&["presence", "incident", &arg]);
+            assert!(
+                e.contains("--storm-min-share") && e.contains("at most 1"),
+                "{bad}: {e}"
+            );
+        }
+        assert!(err(&["presence", "incident", "--storm-min-clients", "0"])
+            .contains("--storm-min-clients"));
+        for bad in ["0s", "5s", "2h"] {
+            assert!(
+                err(&["presence", "incident", "--storm-window", bad]).contains("--storm-window")
+            );
+        }
+        assert!(parse(&["presence", "incident", "--storm-window", "10s"]).is_ok());
     }
 
     #[test]

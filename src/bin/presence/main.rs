@@ -11,6 +11,7 @@ mod alerts;
 mod args;
 mod availability;
 mod history;
+mod incident;
 mod output;
 mod rebuild;
 mod reconcile;
@@ -22,10 +23,10 @@ mod summary;
 use std::process::ExitCode;
 
 use clap::Parser;
-use iot_presence::config::AlertSettings;
 use iot_presence::config::{
     aws_config, dynamodb_client, Config, Timeouts, EVENTS_TABLE_VAR, STATUS_TABLE_VAR,
 };
+use iot_presence::config::{AlertSettings, StormSettings};
 use iot_presence::errors::error_chain;
 use iot_presence::read::ReadError;
 use iot_presence::rule::Window;
@@ -140,16 +141,38 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::List {
             connected,
             offline_for,
+            dropped_within,
+            sort,
             limit,
             page_size,
             ..
-        } => status::list(&store, connected, offline_for, limit, page_size, format).await,
+        } => {
+            let filter = status::ListFilter {
+                connected,
+                offline_for,
+                dropped_within,
+                sort,
+            };
+            status::list(&store, filter, limit, page_size, format).await
+        }
         Command::History {
             client_id,
             since,
             until,
         } => history::run(&store, &client_id, since, until, format).await,
         Command::Summary => summary::run(&store, format).await,
+        Command::Incident {
+            storm_min_share,
+            storm_min_clients,
+            storm_window,
+        } => {
+            let settings = StormSettings {
+                min_share: storm_min_share,
+                min_clients: storm_min_clients,
+                window_ms: storm_window.as_millis() as u64,
+            };
+            incident::run(&store, settings, format).await
+        }
         Command::Shards { action } => shards::run(&store, action, format).await,
         Command::Threshold {
             client_id,

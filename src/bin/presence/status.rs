@@ -5,12 +5,13 @@ use std::time::Duration;
 
 use comfy_table::Cell;
 use iot_presence::event::Presence;
+use iot_presence::read::{Listing, Order};
 use iot_presence::store::item::Status;
 use iot_presence::store::schema::REASON_UNKNOWN;
 use iot_presence::store::Store;
 use iot_presence::time::now_ms;
 
-use crate::args::Format;
+use crate::args::{Format, Sort};
 use crate::output::{
     ago, iso_seconds, opt, print_json, state_cell, state_color, table, StatusView,
 };
@@ -32,22 +33,44 @@ pub async fn status(
     Ok(())
 }
 
-/// `list`: connected, or disconnected (for at least `offline_for`).
+/// Which clients `list` shows, and in which order.
+pub struct ListFilter {
+    pub connected: bool,
+    /// Disconnected for at least this long.
+    pub offline_for: Option<Duration>,
+    /// Disconnected within this long.
+    pub dropped_within: Option<Duration>,
+    pub sort: Sort,
+}
+
+/// `list`: connected, or disconnected (for at least `offline_for`, within `dropped_within`).
 pub async fn list(
     store: &Store,
-    connected: bool,
-    offline_for: Option<Duration>,
+    filter: ListFilter,
     limit: Option<usize>,
     page_size: Option<i32>,
     format: Format,
 ) -> Result<(), Failure> {
-    let (presence, before) = if connected {
-        (Presence::Connected, None)
+    let now = now_ms();
+    let ago = |d: Option<Duration>| d.map(|d| now.saturating_sub(d.as_millis() as u64));
+    let presence = if filter.connected {
+        Presence::Connected
     } else {
-        let before = offline_for.map(|d| now_ms().saturating_sub(d.as_millis() as u64));
-        (Presence::Disconnected, before)
+        Presence::Disconnected
     };
-    let statuses = store.list(presence, before, limit, page_size).await?;
+    let listing = Listing {
+        before: ago(filter.offline_for),
+        from: ago(filter.dropped_within),
+        order: match filter.sort {
+            Sort::Newest => Order::NewestFirst,
+            Sort::Oldest => Order::OldestFirst,
+            Sort::Client => Order::ClientId,
+        },
+        limit,
+        page_size,
+        ..Listing::new(presence)
+    };
+    let statuses = store.listing(listing).await?;
     print_list(&statuses, format);
     Ok(())
 }

@@ -1,0 +1,78 @@
+//! `presence incident`: who dropped in the last 5, 15 and 60 minutes and is still offline, by
+//! disconnect reason and by client-id prefix, and the storm among them (see
+//! `iot_presence::alert::storm`).
+
+use comfy_table::{Cell, Color};
+use iot_presence::alert::storm::{incident_at, Breakdown, Incident};
+use iot_presence::config::StormSettings;
+use iot_presence::store::Store;
+use iot_presence::time::{duration, now_ms};
+
+use crate::args::Format;
+use crate::output::{iso_seconds, print_json, table};
+use crate::Failure;
+
+pub async fn run(store: &Store, settings: StormSettings, format: Format) -> Result<(), Failure> {
+    let view = incident_at(store, &settings, now_ms()).await?;
+    if format == Format::Json {
+        print_json(&view);
+    } else {
+        print_incident(&view, &settings);
+    }
+    Ok(())
+}
+
+fn breakdown(title: &str, b: &Breakdown) {
+    if b.top.is_empty() {
+        return;
+    }
+    let mut t = table();
+    t.set_header(vec![title, "CLIENTS"]);
+    for (key, n) in &b.top {
+        t.add_row(vec![Cell::new(key), Cell::new(n)]);
+    }
+    if b.others > 0 {
+        t.add_row(vec![Cell::new("(others)"), Cell::new(b.others)]);
+    }
+    println!("\n{}", t.trim_fmt());
+}
+
+fn print_incident(view: &Incident, settings: &StormSettings) {
+    let fleet = view.fleet.connected + view.fleet.disconnected;
+    let mut t = table();
+    t.set_header(vec!["DROPPED WITHIN", "STILL OFFLINE"]);
+    for d in &view.dropped {
+        t.add_row(vec![Cell::new(duration(d.within_ms)), Cell::new(d.clients)]);
+    }
+    println!("{}", t.trim_fmt());
+    println!(
+        "fleet: {} connected, {} disconnected",
+        view.fleet.connected, view.fleet.disconnected
+    );
+    match &view.storm {
+        Some(storm) => {
+            let line = format!(
+                "STORM: {} clients ({:.1}% of {fleet}) dropped between {} and {}",
+                storm.clients,
+                storm.share * 100.0,
+                iso_seconds(storm.first_drop_at),
+                iso_seconds(storm.last_drop_at),
+            );
+            println!("\n{}", Cell::new(line).fg(Color::Red).content());
+            breakdown("STORM REASON", &storm.reasons);
+            breakdown("STORM PREFIX", &storm.prefixes);
+            println!("sample: {}", storm.sample.join(", "));
+        }
+        None => println!(
+            "\nno storm (one needs at least {} clients and {}% of the fleet within {})",
+            settings.min_clients,
+            settings.min_share * 100.0,
+            duration(settings.window_ms)
+        ),
+    }
+    breakdown("REASON (LAST HOUR)", &view.reasons);
+    breakdown("PREFIX (LAST HOUR)", &view.prefixes);
+    if !view.newest.is_empty() {
+        println!("\nnewest drops: {}", view.newest.join(", "));
+    }
+}
