@@ -47,7 +47,10 @@ start_local_dynamodb
 start_local_messaging
 
 echo "building the function ..." >&2
+# --features cli: the test command's feature set, so a build after the tests reuses theirs.
 cargo build --quiet --features cli --bin presence-handler --bin presence
+# Where cargo put it: target/debug, or target/TRIPLE/debug when CARGO_BUILD_TARGET is set (CI).
+presence_bin="$root/target/${CARGO_BUILD_TARGET:+$CARGO_BUILD_TARGET/}debug/presence"
 invoke_port="$(free_port)"
 # Its own process group (setsid), so that cleanup stops cargo-lambda and the function alike.
 # FUTURE_SKEW_MS at its maximum (1 h): the alert timeline runs on a simulated clock up to ~35
@@ -75,11 +78,11 @@ if [[ -n "$timeline" ]]; then
   xtask alerts-demo "$timeline" \
     --invoke-url "http://127.0.0.1:$invoke_port/2015-03-31/functions/presence-handler/invocations" \
     --endpoint "$endpoint" --messaging-endpoint "$messaging_endpoint" \
-    --presence "$root/target/debug/presence" \
+    --presence "$presence_bin" \
     --status-table "$status_table" --events-table "$events_table" --expect "${expect[@]}"
   echo
   AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \
-    "$root/target/debug/presence" --endpoint-url "$endpoint" \
+    "$presence_bin" --endpoint-url "$endpoint" \
     --status-table "$status_table" --events-table "$events_table" summary
 fi
 

@@ -116,7 +116,13 @@ fi
 phase "sam build"
 overrides=(Architecture=x86_64)
 # Debug mode (aws-lambda-builders' rust-cargolambda: no --release): the same code, built faster.
-if ! SAM_BUILD_MODE=debug sam build --beta-features --parameter-overrides "${overrides[@]}" \
+# CARGO_LAMBDA_COMPILER=cargo: plain cargo instead of zig, whose only job is to link against an
+# older glibc; the base image above carries this machine's own glibc, and with plain cargo the
+# build reuses the dependencies an earlier build of the same target compiled (in CI, the test
+# build's: .ci/run sets CARGO_BUILD_TARGET to the host triple, the directory cargo-lambda uses).
+# The deployable arm64 build (.ci/run's last step) links with zig.
+if ! CARGO_LAMBDA_COMPILER=cargo SAM_BUILD_MODE=debug sam build --beta-features \
+  --parameter-overrides "${overrides[@]}" \
   >"$work/sam-build.log" 2>&1; then
   tail -n 30 "$work/sam-build.log" >&2
   fail "sam build failed (log above, $work/sam-build.log)"

@@ -16,7 +16,8 @@
 //!   is still the current status, or `connectedAt(next connection) - disconnectedAt >= threshold`
 //!   once the client is back. The second case covers a return between the threshold and the
 //!   alerter's next pass (or an alerter outage): the outcome depends on the events, not on when
-//!   the alerter happened to run, and the `offline` notice is then followed by `back-online`.
+//!   the alerter happened to run, and the `offline` notice is then followed by `back-online`. A
+//!   return more than [`RETURN_NEWS_MS`] (a day) before the look is history: no notices.
 //! - **Back online.** An outage that got an `offline` notice gets one `back-online` notice once
 //!   the status shows another connection: connected, or disconnected again in a connection whose
 //!   connect was lost (then the return time is that connection's `connectedAt` when known).
@@ -36,6 +37,11 @@ use crate::config::AlertSettings;
 use crate::event::Presence;
 use crate::store::item::{Episode, Outage};
 use crate::store::schema::REASON_UNKNOWN;
+
+/// How long after a return an outage that was never alerted still gets its `offline` and
+/// `back-online` notices: a day. Later (events replayed long after, a fleet imported with its
+/// history, an alerter off for days), the outage is only in the history and the reports.
+pub const RETURN_NEWS_MS: u64 = 86_400_000;
 
 /// The disconnect reason AWS gives when a second connection takes over a client id.
 pub const DUPLICATE_CLIENTID: &str = "DUPLICATE_CLIENTID";
@@ -246,7 +252,9 @@ pub fn plan(
     if let Some(o) = outage.take_if(|o| view.presence == Presence::Connected || !o.is_of(view)) {
         let back_at = view.connected_at.filter(|&at| at >= o.disconnected_at);
         let outage_ms = back_at.map(|at| at - o.disconnected_at);
-        let long_enough = outage_ms.is_some_and(|ms| ms >= threshold);
+        // An outage never alerted that ended long before this look is history, not news.
+        let news = back_at.is_some_and(|at| now.saturating_sub(at) <= RETURN_NEWS_MS);
+        let long_enough = outage_ms.is_some_and(|ms| ms >= threshold) && news;
         if o.alerted_at.is_none() && long_enough {
             notices.push(Notice::Offline {
                 session_identifier: o.session.clone(),

@@ -157,6 +157,25 @@ fn returning_after_the_threshold_before_any_alert_sends_both_notices() {
 }
 
 #[test]
+fn an_outage_that_ended_over_a_day_before_the_look_is_history() {
+    let view = connected("s2", T0 + 10 * MIN, Some(pending("s1", T0)));
+    let day = RETURN_NEWS_MS;
+    let p = plan(&view, None, &settings(), T0 + 10 * MIN + day);
+    assert_eq!(
+        kinds(&p),
+        ["offline", "back-online"],
+        "a day after: still news"
+    );
+    let p = plan(&view, None, &settings(), T0 + 10 * MIN + day + 1);
+    assert!(p.notices.is_empty(), "{:?}", p.notices);
+    assert_eq!((p.outage, p.next), (None, Next::Never));
+    // An alerted outage gets its back-online notice however late.
+    let view = connected("s2", T0 + 10 * MIN, Some(alerted("s1", T0)));
+    let p = plan(&view, None, &settings(), T0 + 400 * day);
+    assert_eq!(kinds(&p), ["back-online"]);
+}
+
+#[test]
 fn back_online_after_an_alert_names_the_outage() {
     let alerted = alerted("s1", T0);
     let p = plan(
