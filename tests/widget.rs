@@ -154,13 +154,31 @@ async fn the_fleet_page_shows_what_the_status_table_holds() {
             .collect();
         assert_eq!(ids_in(&page, "offline"), expected, "limit {limit}");
         assert!(!page.contains("<script"), "{page}");
-        // Each row shows the item's reason and, when its outage was alerted, the alert.
+        // The newest drops of the last hour, newest first, and how many dropped in each window.
+        let mut recent: Vec<&Status> = offline
+            .iter()
+            .copied()
+            .filter(|s| s.event_timestamp.unwrap() >= now - 60 * MIN)
+            .collect();
+        recent.sort_by_key(|s| (std::cmp::Reverse(s.event_timestamp), s.client_id.clone()));
+        assert!(!recent.is_empty() && recent.len() < offline.len());
+        let expected: Vec<String> = recent
+            .iter()
+            .take(limit)
+            .map(|s| escape(&s.client_id))
+            .collect();
+        assert_eq!(ids_in(&page, "recent"), expected, "limit {limit}");
+        let in_hour = format!("{} in 1h)", recent.len());
+        assert!(page.contains(&in_hour), "{in_hour}: {page}");
+        // Each row of the offline table shows the item's reason and, when its outage was
+        // alerted, the alert.
+        let table = &page[page.find("<table class=\"offline\">").unwrap()..];
         for s in offline.iter().take(limit) {
             let id = escape(&s.client_id);
-            let row_start = page
+            let row_start = table
                 .find(&format!("<span class=\"id\">{id}</span>"))
                 .unwrap();
-            let row = &page[row_start..row_start + page[row_start..].find("</tr>").unwrap()];
+            let row = &table[row_start..row_start + table[row_start..].find("</tr>").unwrap()];
             assert!(
                 row.contains(s.disconnect_reason.as_deref().unwrap()),
                 "{id}: {row}"

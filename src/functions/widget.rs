@@ -8,12 +8,16 @@ use serde_json::Value;
 use thiserror::Error;
 use tracing::{info, warn};
 
+use crate::alert::storm::{Dropped, DROP_WINDOWS_MS};
+use crate::config::StormSettings;
 use crate::errors::error_chain;
 use crate::event::Presence;
-use crate::read::{AlertPage, ReadError};
+use crate::read::{AlertPage, Listing, Order, ReadError};
 use crate::store::Store;
 use crate::time::now_ms;
-use crate::widget::{describe, html, parse, Fleet, InvalidRequest, Request, TimeRange, Timeline};
+use crate::widget::{
+    describe, html, parse, Fleet, InvalidRequest, Request, StormNow, TimeRange, Timeline,
+};
 
 /// Why a render failed. CloudWatch shows the message in the widget; nothing is retried (the
 /// dashboard's next refresh asks again) and nothing was written.
@@ -54,11 +58,23 @@ impl From<WidgetError> for Diagnostic {
 }
 
 /// The fleet view's reads, in parallel: the two counts, the `limit` clients offline longest
-/// (one page of `limit` per shard), and from one alert-index page of `limit` per shard the
-/// `limit` longest flapping episodes and the pending outages.
+/// (one page of `limit` per shard), the `limit` newest drops of the last hour, the drops of
+/// the last 5, 15 and 60 minutes and of the storm window (COUNT queries: bounded however large
+/// the drop), and from one alert-index page of `limit` per shard the `limit` longest flapping
+/// episodes and the pending outages.
 pub async fn read_fleet(store: &Store, limit: u32, now: u64) -> Result<Fleet, ReadError> {
     let page = i32::try_from(limit).unwrap_or(i32::MAX);
-    let (counts, offline, alerts) = tokio::try_join!(
+    let [w5, w15, w60] = DROP_WINDOWS_MS;
+    let storm_settings = StormSettings::DEFAULT;
+    let recent = Listing {
+        from: Some(now.saturating_sub(w60)),
+        order: Order::NewestFirst,
+        limit: Some(limit as usize),
+        page_size: Some(page),
+        ..Listing::new(Presence::Disconnected)
+    };
+    let since = |w: u64| now.saturating_sub(w);
+    let (counts, offline, alerts, recent, d5, d15, d60, in_window) = tokio::try_join!(
         store.fleet_counts(),
         store.list(
             Presence::Disconnected,
@@ -67,7 +83,23 @@ pub async fn read_fleet(store: &Store, limit: u32, now: u64) -> Result<Fleet, Re
             Some(page)
         ),
         store.alert_page(limit),
+        store.listing(recent),
+        store.dropped_since(since(w5)),
+        store.dropped_since(since(w15)),
+        store.dropped_since(since(w60)),
+        store.dropped_since(since(storm_settings.window_ms)),
     )?;
+    let fleet_size = counts.connected + counts.disconnected;
+    let storm = storm_settings
+        .is_storm(in_window, fleet_size)
+        .then(|| StormNow {
+            clients: in_window,
+            share: in_window as f64 / fleet_size as f64,
+            window_ms: storm_settings.window_ms,
+        });
+    let dropped = [(w5, d5), (w15, d15), (w60, d60)]
+        .map(|(within_ms, clients)| Dropped { within_ms, clients })
+        .to_vec();
     let AlertPage {
         mut flapping,
         pending,
@@ -78,6 +110,9 @@ pub async fn read_fleet(store: &Store, limit: u32, now: u64) -> Result<Fleet, Re
         connected: counts.connected,
         disconnected: counts.disconnected,
         offline,
+        recent,
+        dropped,
+        storm,
         flapping,
         pending,
         limit,

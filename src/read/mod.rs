@@ -284,6 +284,16 @@ impl Store {
         })
     }
 
+    /// Clients disconnected now whose disconnect is at or after `from` (ms), by COUNT queries
+    /// of the disconnected shards: a bounded read however large the drop.
+    pub async fn dropped_since(&self, from: u64) -> Result<u64, ReadError> {
+        self.count(ShardQuery {
+            from: Some(from),
+            ..ShardQuery::new(Presence::Disconnected)
+        })
+        .await
+    }
+
     /// One client's status by key; `None` for a client never seen.
     pub async fn status(&self, client_id: &str) -> Result<Option<Status>, ReadError> {
         let output = self

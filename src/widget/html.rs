@@ -5,6 +5,7 @@
 use std::fmt::Write;
 
 use super::{Fleet, Theme, TimeRange, Timeline};
+use crate::config::StormSettings;
 use crate::read::offline_alert;
 use crate::store::item::{EventRow, Status};
 use crate::store::schema::REASON_UNKNOWN;
@@ -47,6 +48,7 @@ fn style(theme: Theme) -> String {
          .presence .n:first-child{{margin-left:0}}\
          .presence .ok{{color:{ok}}}.presence .bad{{color:{bad}}}.presence .warn{{color:{warn}}}\
          .presence .note{{color:{muted};font-size:11px}}\
+         .presence .storm{{font-size:14px;font-weight:700}}\
          .presence h4{{margin:8px 0 2px}}\
          .presence .id{{font-family:monospace;word-break:break-all}}</style>"
     )
@@ -93,6 +95,17 @@ pub fn fleet(f: &Fleet, theme: Theme) -> String {
          <span class=\"n bad\" id=\"disconnected\">{}</span> disconnected</p>",
         f.connected, f.disconnected
     );
+    if let Some(storm) = &f.storm {
+        let _ = write!(
+            out,
+            "<p class=\"storm bad\" id=\"storm\">Storm: {} clients ({:.1}% of the fleet) \
+             dropped within {} and are still offline.</p>",
+            storm.clients,
+            storm.share * 100.0,
+            escape(&duration(storm.window_ms))
+        );
+    }
+    recent(&mut out, f);
     let shown = f.offline.len() as u64;
     let _ = write!(
         out,
@@ -140,6 +153,7 @@ pub fn fleet(f: &Fleet, theme: Theme) -> String {
             &rows,
         );
     }
+    out.push_str(&legend());
     let _ = write!(
         out,
         "<p class=\"note\">Read {}: counts by COUNT queries of the status index; at most {} \
@@ -148,6 +162,57 @@ pub fn fleet(f: &Fleet, theme: Theme) -> String {
         f.limit
     );
     out
+}
+
+/// What every state and word on the fleet view means.
+fn legend() -> String {
+    let storm = StormSettings::DEFAULT;
+    format!(
+        "<p class=\"note legend\" id=\"legend\"><strong>Legend.</strong> \
+         <span class=\"ok\">connected</span> / <span class=\"bad\">disconnected</span>: the \
+         client's status from its last lifecycle event that counted (late, duplicate and stale \
+         copies never change it). <span class=\"warn\">pending</span>: offline, not yet past \
+         its offline threshold. <span class=\"bad\">offline alert</span>: offline past its \
+         threshold, notice sent. <span class=\"warn\">flapping</span>: at least the flapping \
+         count of connections within the flapping window. <strong>unknown</strong>: not in the events (a \
+         disconnect whose connect was never seen has no connect time). <strong>Storm</strong>: at least {} \
+         clients and {}% of the fleet dropped within {} and are still offline. Dropped recently \
+         counts only clients still offline: one that came back is connected again.</p>",
+        storm.min_clients,
+        storm.min_share * 100.0,
+        escape(&duration(storm.window_ms))
+    )
+}
+
+/// The drop counts of the last 5, 15 and 60 minutes, and the newest drops, newest first.
+fn recent(out: &mut String, f: &Fleet) {
+    let counts: Vec<String> = f
+        .dropped
+        .iter()
+        .map(|d| format!("{} in {}", d.clients, escape(&duration(d.within_ms))))
+        .collect();
+    let _ = write!(
+        out,
+        "<h4>Dropped recently (still offline: {})</h4>",
+        counts.join(", ")
+    );
+    if f.recent.is_empty() {
+        out.push_str("<p class=\"note\">No client dropped in the last hour.</p>");
+        return;
+    }
+    let rows: Vec<Vec<String>> = f
+        .recent
+        .iter()
+        .map(|s| {
+            let at = s.since();
+            vec![
+                id_cell(&s.client_id),
+                at.map_or("unknown".to_owned(), |t| escape(&when(t, f.now))),
+                escape(s.disconnect_reason.as_deref().unwrap_or(REASON_UNKNOWN)),
+            ]
+        })
+        .collect();
+    table(out, "recent", &["Client", "Dropped (UTC)", "Reason"], &rows);
 }
 
 fn offline_row(s: &Status, f: &Fleet) -> Vec<String> {

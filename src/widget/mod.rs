@@ -35,6 +35,7 @@ pub mod html;
 use serde_json::{Map, Value};
 use thiserror::Error;
 
+use crate::alert::storm::Dropped;
 use crate::event::MAX_CLIENT_ID_BYTES;
 use crate::read::Alerted;
 use crate::store::item::{EventRow, Status};
@@ -280,12 +281,19 @@ fn time_range(range: &Value) -> Result<TimeRange, InvalidRequest> {
 }
 
 /// What the fleet view shows, as read (see [`html::fleet`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Fleet {
     pub connected: u64,
     pub disconnected: u64,
     /// The clients offline longest, longest first, at most `limit`.
     pub offline: Vec<Status>,
+    /// The newest drops of the last hour (still offline), newest first, at most `limit`.
+    pub recent: Vec<Status>,
+    /// Clients dropped within each of `crate::alert::storm::DROP_WINDOWS_MS`, and still
+    /// offline, by COUNT queries.
+    pub dropped: Vec<Dropped>,
+    /// The drops within the storm window, if they make a storm by the default bounds.
+    pub storm: Option<StormNow>,
     /// Clients in a flapping episode found in one page of the alert index.
     pub flapping: Vec<Alerted>,
     /// Clients with an outage pending, found in the same page.
@@ -293,6 +301,14 @@ pub struct Fleet {
     pub limit: u32,
     /// When it was read (ms).
     pub now: u64,
+}
+
+/// A storm under way: this many clients dropped within the storm window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StormNow {
+    pub clients: u64,
+    pub share: f64,
+    pub window_ms: u64,
 }
 
 /// What a client's timeline shows, as read (see [`html::timeline`]).

@@ -2,6 +2,7 @@ use super::*;
 use crate::read::Alerted;
 use crate::rule::Outcome;
 use crate::store::item::{Episode, Outage};
+use crate::widget::StormNow;
 
 const NOW: u64 = 1_800_000_000_000;
 const MIN: u64 = 60_000;
@@ -23,11 +24,67 @@ fn fleet_of(offline: Vec<Status>, connected: u64, disconnected: u64) -> Fleet {
         connected,
         disconnected,
         offline,
+        recent: Vec::new(),
+        dropped: Vec::new(),
+        storm: None,
         flapping: Vec::new(),
         pending: Vec::new(),
         limit: 20,
         now: NOW,
     }
+}
+
+#[test]
+fn dropped_recently_newest_first_with_the_counts_a_storm_and_the_legend() {
+    use crate::alert::storm::{Dropped, DROP_WINDOWS_MS};
+    let mut f = fleet_of(vec![], 900, 100);
+    let page = text(&fleet(&f, Theme::Light));
+    assert!(
+        page.contains("No client dropped in the last hour."),
+        "{page}"
+    );
+    assert!(!page.contains("Storm:"), "{page}");
+    assert!(page.contains("Legend."), "{page}");
+    assert!(
+        page.contains("at least 50 clients and 1% of the fleet dropped within 2m"),
+        "the legend states the storm bounds: {page}"
+    );
+
+    f.recent = vec![
+        offline("gw-2", NOW - 30_000, Some("CONNECTION_LOST")),
+        offline("gw-1", NOW - 4 * MIN, None),
+    ];
+    f.dropped = DROP_WINDOWS_MS
+        .iter()
+        .zip([60, 70, 80])
+        .map(|(&within_ms, clients)| Dropped { within_ms, clients })
+        .collect();
+    f.storm = Some(StormNow {
+        clients: 60,
+        share: 0.06,
+        window_ms: 2 * MIN,
+    });
+    let page = text(&fleet(&f, Theme::Dark));
+    assert!(
+        page.contains(
+            "Storm: 60 clients (6.0% of the fleet) dropped within 2m and are still offline."
+        ),
+        "{page}"
+    );
+    assert!(
+        page.contains("Dropped recently (still offline: 60 in 5m, 70 in 15m, 80 in 1h)"),
+        "{page}"
+    );
+    let (first, second) = (page.find("gw-2").unwrap(), page.find("gw-1").unwrap());
+    assert!(first < second, "newest first: {page}");
+    assert!(
+        page.contains("gw-2 2027-01-15T07:59:30Z (30s ago) CONNECTION_LOST"),
+        "{page}"
+    );
+    assert!(
+        page.contains("gw-1 2027-01-15T07:56:00Z (4m ago) UNKNOWN"),
+        "{page}"
+    );
 }
 
 /// The page's text without its tags, as a reader sees it (entities left as they are).
