@@ -6,11 +6,13 @@
 //! - `error`: why a pass failed on a client ([`pass::AlertError`]).
 //! - [`pass`]: one alert pass: the sparse alert index, claim / send / commit with conditional
 //!   writes, SNS.
+//! - `report`: what one pass did ([`pass::RunReport`]).
 //! - [`storm`]: what makes a mass disconnect a storm, and the incident view (pure).
 
 mod clauses;
 mod error;
 pub mod notify;
 pub mod pass;
+mod report;
 pub mod rule;
 pub mod storm;

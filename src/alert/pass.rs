@@ -40,7 +40,6 @@
 //! new status on top (e.g. `back-online` right after the `offline` that just went out).
 
 use aws_sdk_sns::types::MessageAttributeValue;
-use serde::Serialize;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{info, warn};
@@ -59,6 +58,7 @@ use crate::store::schema::{alert_partition, attr, ALERT_INDEX, ALERT_SHARDS, REA
 use crate::store::Store;
 
 pub use super::clauses::LEASE_MS;
+pub use super::report::RunReport;
 
 /// Clients handled at once per index shard (16 shards: up to 64 in flight).
 const PER_SHARD: usize = 4;
@@ -66,50 +66,6 @@ const PER_SHARD: usize = 4;
 /// Event-log rows the flapping check reads per connection it must count: a connect, a
 /// disconnect, and room for a duplicate of each.
 const FLAPPING_ROWS_PER_SESSION: u32 = 4;
-
-/// What one pass did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RunReport {
-    /// Due entries read from the index.
-    pub due: u64,
-    pub offline: u64,
-    pub back_online: u64,
-    pub flapping: u64,
-    /// Items that stay in the index with a later `alertDueAt`.
-    pub scheduled: u64,
-    /// Items that left the index (nothing to watch, or waiting for a status change).
-    pub settled: u64,
-    /// Items another pass or a status change got to first (they are due again if needed).
-    pub skipped: u64,
-    /// Items whose status changed while their notices were in flight: what was sent is
-    /// recorded and the item stays due, so the next pass plans the new status.
-    pub raced: u64,
-    /// Due clients read but left for the next pass: the pass's deadline came first. They stay
-    /// due, unclaimed, so nothing is lost and nothing is sent twice.
-    pub deferred: u64,
-    /// Failures, each with its causes; the items stay due (or leased) and are retried.
-    pub errors: Vec<String>,
-}
-
-impl RunReport {
-    fn add(&mut self, other: RunReport) {
-        self.due += other.due;
-        self.offline += other.offline;
-        self.back_online += other.back_online;
-        self.flapping += other.flapping;
-        self.scheduled += other.scheduled;
-        self.settled += other.settled;
-        self.skipped += other.skipped;
-        self.raced += other.raced;
-        self.deferred += other.deferred;
-        self.errors.extend(other.errors);
-    }
-
-    pub fn notices(&self) -> u64 {
-        self.offline + self.back_online + self.flapping
-    }
-}
 
 /// The alerter's clients and settings; cheap to clone (the SDK clients are shared handles).
 #[derive(Debug, Clone)]

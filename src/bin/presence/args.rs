@@ -243,36 +243,30 @@ fn parse_share(text: &str) -> Result<f64, String> {
     storm::parse_share(text).ok_or_else(|| format!("{text:?} is not {SHARE_EXPECTED}"))
 }
 
-/// The storm window, within the alerter's `STORM_WINDOW_MS` bounds.
-fn parse_storm_window(text: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(text)
-        .map_err(|_| format!("{text:?} is not a duration (30s, 2m)"))?;
-    let ms = d.as_millis() as u64;
-    if (MIN_STORM_WINDOW_MS..=MAX_STORM_WINDOW_MS).contains(&ms) {
-        Ok(d)
-    } else {
-        Err(format!(
-            "{text} is outside {}..={}",
-            duration(MIN_STORM_WINDOW_MS),
-            duration(MAX_STORM_WINDOW_MS)
-        ))
-    }
-}
-
-/// A threshold argument, in ms, within the stack parameter's bounds.
-fn parse_threshold(text: &str) -> Result<u64, String> {
+/// A duration within `min..=max` ms; `examples` go into the message for text that is none.
+fn bounded_ms(text: &str, min: u64, max: u64, examples: &str) -> Result<u64, String> {
     let ms = humantime::parse_duration(text)
-        .map_err(|_| format!("{text:?} is not a duration (90s, 15m, 2h)"))?
+        .map_err(|_| format!("{text:?} is not a duration ({examples})"))?
         .as_millis() as u64;
-    if (MIN_THRESHOLD_MS..=MAX_THRESHOLD_MS).contains(&ms) {
+    if (min..=max).contains(&ms) {
         Ok(ms)
     } else {
         Err(format!(
             "{text} is outside {}..={}",
-            duration(MIN_THRESHOLD_MS),
-            duration(MAX_THRESHOLD_MS)
+            duration(min),
+            duration(max)
         ))
     }
+}
+
+/// The storm window, within the alerter's `STORM_WINDOW_MS` bounds.
+fn parse_storm_window(text: &str) -> Result<Duration, String> {
+    bounded_ms(text, MIN_STORM_WINDOW_MS, MAX_STORM_WINDOW_MS, "30s, 2m").map(Duration::from_millis)
+}
+
+/// A threshold argument, in ms, within the stack parameter's bounds.
+fn parse_threshold(text: &str) -> Result<u64, String> {
+    bounded_ms(text, MIN_THRESHOLD_MS, MAX_THRESHOLD_MS, "90s, 15m, 2h")
 }
 
 #[cfg(test)]
