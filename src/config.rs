@@ -227,13 +227,15 @@ fn number(
 
 /// Stack-wide alert settings (a client's own threshold, then the first matching pattern of
 /// `thresholds`, override `offline_threshold_ms`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AlertSettings {
     pub offline_threshold_ms: u64,
     pub thresholds: ThresholdPatterns,
     /// Sessions within `flapping_window_ms` that make an episode; 0 turns flapping alerts off.
     pub flapping_sessions: u32,
     pub flapping_window_ms: u64,
+    /// What makes a mass disconnect one storm notice instead of one notice per client.
+    pub storm: StormSettings,
 }
 
 impl AlertSettings {
@@ -242,6 +244,7 @@ impl AlertSettings {
         thresholds: ThresholdPatterns::NONE,
         flapping_sessions: 5,
         flapping_window_ms: 10 * 60_000,
+        storm: StormSettings::DEFAULT,
     };
 }
 
@@ -253,7 +256,6 @@ pub struct AlertConfig {
     pub settings: AlertSettings,
     /// See [`FLEET_GAUGE_MINUTES_VAR`].
     pub fleet_gauge_minutes: u64,
-    pub storm: StormSettings,
 }
 
 impl AlertConfig {
@@ -299,6 +301,7 @@ impl AlertConfig {
                         expected: format!("PATTERN=DURATION,...: {err}"),
                     })?,
             },
+            storm: StormSettings::from_lookup(&get)?,
         };
         let fleet_gauge_minutes = number(
             &get,
@@ -312,7 +315,6 @@ impl AlertConfig {
             topic_arn,
             settings,
             fleet_gauge_minutes,
-            storm: StormSettings::from_lookup(&get)?,
         })
     }
 }

@@ -38,8 +38,12 @@ pub const TOPIC_EVENT_TYPE_FIELD: &str = "topicEventType";
 /// The field the IoT rule adds with `topic(5)`: the client id from the topic.
 pub const TOPIC_CLIENT_ID_FIELD: &str = "topicClientId";
 
-/// The one client id no event may carry: the key of the status table's settings item
-/// (`crate::store::shards`), which must never be mistaken for a client's status.
+/// The client ids no event may carry begin with this: the keys of the status table's own items
+/// (the shard settings, `crate::store::shards`; the storm registry, `crate::store::storms`),
+/// which must never be mistaken for a client's status.
+pub const RESERVED_PREFIX: &str = "$iot-presence/";
+
+/// The key of the shard settings item (see [`RESERVED_PREFIX`]).
 pub const RESERVED_CLIENT_ID: &str = "$iot-presence/status-shards";
 
 /// Which lifecycle topic the event was published on.
@@ -167,7 +171,7 @@ pub enum InvalidEvent {
     #[error("field `clientId` is {0} bytes long; AWS IoT allows at most {MAX_CLIENT_ID_BYTES}")]
     ClientIdTooLong(usize),
     #[error(
-        "field `clientId` is {RESERVED_CLIENT_ID:?}, the key of the status table's settings item"
+        "field `clientId` begins with {RESERVED_PREFIX:?}, reserved for the status table's own items"
     )]
     ReservedClientId,
     #[error("field `{field}` is {len} bytes long; at most {max} are accepted")]
@@ -324,7 +328,7 @@ impl LifecycleEvent {
         if client_id.len() > MAX_CLIENT_ID_BYTES {
             return Err(InvalidEvent::ClientIdTooLong(client_id.len()));
         }
-        if client_id == RESERVED_CLIENT_ID {
+        if client_id.starts_with(RESERVED_PREFIX) {
             return Err(InvalidEvent::ReservedClientId);
         }
         let event_type_str = required_str(obj, "eventType")?;

@@ -110,6 +110,7 @@ proptest! {
             flapping_sessions: 0,
             flapping_window_ms: 10 * MIN,
             thresholds: ThresholdPatterns::NONE,
+            ..AlertSettings::DEFAULT
         };
         let mut times = Vec::new();
         let mut t = T0;

@@ -110,6 +110,7 @@ async fn emf_lines_count_what_the_functions_did_and_the_gauges_equal_the_truth()
         flapping_sessions: 0,
         flapping_window_ms: 10 * 60_000,
         thresholds: ThresholdPatterns::NONE,
+        ..AlertSettings::DEFAULT
     };
     let alerter = Alerter::new(
         store.clone(),

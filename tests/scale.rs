@@ -18,15 +18,17 @@ use std::collections::HashSet;
 use std::time::Instant;
 
 use common::broker::{Reply, StandIn};
+use common::fleet;
 use common::local::{self, AlertSink};
 use iot_presence::alert::pass::Alerter;
-use iot_presence::config::AlertSettings;
 use iot_presence::config::Scope;
-use iot_presence::event::LifecycleEvent;
+use iot_presence::config::{AlertSettings, StormSettings};
+use iot_presence::event::{LifecycleEvent, Presence};
 use iot_presence::reconcile::broker::{Broker, Pace};
 use iot_presence::reconcile::pass::Reconciler;
 use iot_presence::rule::{Outcome, Window};
 use iot_presence::store::events::event_row;
+use iot_presence::store::schema::{attr, status_shard};
 use iot_presence::thresholds::ThresholdPatterns;
 use serde_json::json;
 use tokio::task::JoinSet;
@@ -66,6 +68,8 @@ async fn ten_thousand_clients_due_at_once() {
         flapping_sessions: 0,
         flapping_window_ms: 10 * MIN,
         thresholds: ThresholdPatterns::NONE,
+        // 10,000 drops at once are a storm: this test measures the single notices.
+        storm: StormSettings::OFF,
     };
     let alerter = Alerter::new(
         store.clone(),
@@ -405,6 +409,169 @@ async fn reconcile_of_a_thousand_clients() {
         n as f64 / apply_time.as_secs_f64(),
         sweep.repaired
     );
+}
+
+/// How many clients the storm test drops: `STORM_CLIENTS` (default 200,000).
+fn storm_clients() -> u64 {
+    std::env::var("STORM_CLIENTS")
+        .ok()
+        .map(|v| v.parse().expect("STORM_CLIENTS is a number"))
+        .unwrap_or(200_000)
+}
+
+/// 200,000 clients drop within one minute (a tenth as many stay online): exactly one storm
+/// notice, no single offline notice while it lasts (every client held, and recorded), and one
+/// recovery notice when they are all back, with every return folded into it. The drops are
+/// written as the handler leaves them (batch writes: seeding through the handler would measure
+/// the seeding); the returns go through the real status update.
+#[tokio::test]
+#[ignore = "scale: minutes against the local servers; run with -- --ignored"]
+async fn two_hundred_thousand_clients_drop_in_one_minute() {
+    let dropped = storm_clients();
+    let online = dropped / 10;
+    let started = Instant::now();
+    let sink = AlertSink::new().await;
+    let client = local::client();
+    let tables = local::create_tables().await;
+    let store = local::store(&client, &tables, Window::DEFAULT);
+    let settings = AlertSettings {
+        // The least threshold: the first look after each drop is already its threshold.
+        offline_threshold_ms: MIN,
+        flapping_sessions: 0,
+        ..AlertSettings::DEFAULT
+    };
+    let alerter = Alerter::new(
+        store.clone(),
+        local::sns_client(),
+        &sink.topic_arn,
+        settings,
+    );
+    let id = |i: u64| format!("meter-{i:06}");
+    let reasons = [
+        "CONNECTION_LOST",
+        "MQTT_KEEP_ALIVE_TIMEOUT",
+        "SERVER_INITIATED_DISCONNECT",
+    ];
+    // Drop i at T0 + i * 60 s / dropped: all within one minute.
+    let span = move |i: u64| T0 + i * 59_999 / dropped.max(1);
+    fleet::put_generated(&client, &tables.status, dropped, move |i| {
+        fleet::dropped_status(&id(i), span(i), reasons[(i % 3) as usize])
+    })
+    .await;
+    fleet::put_generated(&client, &tables.status, online, move |i| {
+        let mut item = fleet::dropped_status(&format!("steady-{i:06}"), T0 - 3_600_000, "x");
+        // Connected long before: out of the alert index, in a connected shard.
+        for a in [attr::ALERT_SHARD, attr::ALERT_DUE_AT, attr::DISCONNECTED_AT] {
+            item.remove(a);
+        }
+        item.insert(
+            attr::CONNECTED.into(),
+            aws_sdk_dynamodb::types::AttributeValue::Bool(true),
+        );
+        item.insert(
+            attr::EVENT_TYPE.into(),
+            aws_sdk_dynamodb::types::AttributeValue::S("connected".into()),
+        );
+        item.insert(
+            attr::STATUS_SHARD.into(),
+            aws_sdk_dynamodb::types::AttributeValue::S(status_shard(
+                &format!("steady-{i:06}"),
+                Presence::Connected,
+                iot_presence::config::DEFAULT_STATUS_SHARDS,
+            )),
+        );
+        item
+    })
+    .await;
+    let seeded = started.elapsed();
+
+    // A minute after the last drop: every client is at its threshold, and held.
+    let t = Instant::now();
+    let first = alerter.run(T0 + 2 * MIN).await;
+    let first_pass = t.elapsed();
+    assert!(first.errors.is_empty(), "{:?}", first.errors);
+    assert_eq!((first.storms, first.offline), (1, 0), "{first:?}");
+    assert_eq!(first.held, dropped, "{first:?}");
+    let received = sink.drain().await;
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].message["kind"], "storm");
+    assert_eq!(received[0].message["clients"], dropped);
+    let pending = local::status_item(&client, &tables, &id(7)).await.unwrap();
+    let held_by = &pending[attr::PENDING_OUTAGE].as_m().unwrap()["heldBy"];
+    assert_eq!(held_by.as_s().unwrap(), &format!("storm/*/{T0}"));
+    // While it lasts: nothing.
+    let quiet = alerter.run(T0 + 3 * MIN).await;
+    assert!(quiet.errors.is_empty(), "{:?}", quiet.errors);
+    assert_eq!(quiet.notices(), 0, "{quiet:?}");
+    assert!(sink.drain().await.is_empty());
+
+    // Everyone back, through the status update, 16 writers.
+    let back = T0 + 3 * MIN + 30_000;
+    let t = Instant::now();
+    let mut writers = JoinSet::new();
+    for w in 0..16 {
+        let store = store.clone();
+        writers.spawn(async move {
+            for i in (w..dropped).step_by(16) {
+                let client_id = format!("meter-{i:06}");
+                let payload = json!({
+                    "clientId": client_id, "timestamp": back, "eventType": "connected",
+                    "sessionIdentifier": format!("s-{client_id}"), "versionNumber": 2,
+                });
+                let event = LifecycleEvent::parse(&payload.to_string()).unwrap();
+                store
+                    .apply_status(&event, &event.event_key(), back + 500)
+                    .await
+                    .unwrap();
+            }
+        });
+    }
+    while let Some(done) = writers.join_next().await {
+        done.unwrap();
+    }
+    let returned = t.elapsed();
+    let t = Instant::now();
+    let recovery = alerter.run(T0 + 4 * MIN).await;
+    let recovery_pass = t.elapsed();
+    assert!(recovery.errors.is_empty(), "{:?}", recovery.errors);
+    assert_eq!(
+        (recovery.recoveries, recovery.storms),
+        (1, 0),
+        "{recovery:?}"
+    );
+    assert_eq!(
+        (recovery.folded, recovery.back_online, recovery.offline),
+        (dropped, 0, 0)
+    );
+    let received = sink.drain().await;
+    assert_eq!(received.len(), 1, "one recovery notice");
+    assert_eq!(received[0].message["kind"], "recovery");
+    assert_eq!(received[0].message["recovered"], dropped);
+    assert_eq!(received[0].message["stillOffline"], 0);
+    let after = alerter.run(T0 + 10 * MIN).await;
+    assert_eq!((after.due, after.notices()), (0, 0), "{after:?}");
+    println!(
+        "scale: storm of {dropped} drops ({online} online): seeded in {:.0} s; first pass \
+         (declare + {dropped} held) {:.1} s; {dropped} returns written in {:.0} s; recovery pass \
+         ({dropped} folded) {:.1} s; peak RSS of the test process {} (local servers)",
+        seeded.as_secs_f64(),
+        first_pass.as_secs_f64(),
+        returned.as_secs_f64(),
+        recovery_pass.as_secs_f64(),
+        peak_rss()
+    );
+}
+
+/// This process's peak resident set (`VmHWM`), as Linux reports it.
+fn peak_rss() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l["VmHWM:".len()..].trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// tests/alerts.rs's overlapping passes at full size: 120 clients, four passes racing.

@@ -7,7 +7,10 @@ use iot_presence::config::{
     OFFLINE_THRESHOLDS_VAR, OFFLINE_THRESHOLD_VAR, RECONCILE_RATE_VAR, RECONCILE_SCOPE_VAR,
     RETENTION_VAR, STATUS_RETENTION_VAR, STATUS_TABLE_VAR, WINDOW_VAR,
 };
-use iot_presence::config::{FLEET_GAUGE_MINUTES_VAR, STATUS_SHARDS_VAR};
+use iot_presence::config::{
+    FLEET_GAUGE_MINUTES_VAR, STATUS_SHARDS_VAR, STORM_MIN_CLIENTS_VAR, STORM_MIN_SHARE_VAR,
+    STORM_WINDOW_VAR,
+};
 use iot_presence::event::{TOPIC_CLIENT_ID_FIELD, TOPIC_EVENT_TYPE_FIELD};
 use iot_presence::store::schema::{attr, ALERT_INDEX, STATUS_INDEX};
 use iot_presence::telemetry::{self, label, name};
@@ -124,6 +127,9 @@ fn the_alerter_gets_exactly_the_variables_it_reads() {
         OFFLINE_THRESHOLDS_VAR,
         FLAPPING_SESSIONS_VAR,
         FLAPPING_WINDOW_VAR,
+        STORM_MIN_SHARE_VAR,
+        STORM_MIN_CLIENTS_VAR,
+        STORM_WINDOW_VAR,
         FLEET_GAUGE_MINUTES_VAR,
         telemetry::NAMESPACE_VAR,
         telemetry::DIMENSIONS_VAR,
@@ -210,6 +216,8 @@ fn parameter_defaults_are_the_codes_defaults() {
         ("OfflineThresholdMs", d.offline_threshold_ms),
         ("FlappingSessions", u64::from(d.flapping_sessions)),
         ("FlappingWindowMs", d.flapping_window_ms),
+        ("StormMinClients", d.storm.min_clients),
+        ("StormWindowMs", d.storm.window_ms),
         ("FutureSkewMs", iot_presence::config::DEFAULT_FUTURE_SKEW_MS),
         ("StatusRetentionDays", 0),
         (
@@ -229,6 +237,11 @@ fn parameter_defaults_are_the_codes_defaults() {
             "{parameter}'s default in template.yaml"
         );
     }
+    let share = t.parameter("StormMinShare").unwrap();
+    assert_eq!(
+        share.default.as_ref().and_then(Value::as_f64),
+        Some(d.storm.min_share)
+    );
 }
 
 /// The dashboard's body with its `${…}` references replaced by placeholders, parsed.

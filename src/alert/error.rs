@@ -11,6 +11,7 @@ use super::clauses::LEASE_MS;
 use crate::read::ReadError;
 use crate::store::expr::ExprError;
 use crate::store::item::MalformedItem;
+use crate::store::StoreError;
 
 #[derive(Debug, Error)]
 pub enum AlertError {
@@ -44,6 +45,27 @@ pub enum AlertError {
         #[source]
         source: Box<ReadError>,
     },
+    #[error("the storm registry in table {table} could not be read or written")]
+    Storms {
+        table: String,
+        #[source]
+        source: Box<StoreError>,
+    },
+    #[error("reading the recent drops for the storm watch failed")]
+    Drops(#[source] Box<ReadError>),
+    #[error("SNS Publish of the {kind} notice of {storm_id} to {topic} failed")]
+    PublishStorm {
+        kind: &'static str,
+        storm_id: String,
+        topic: String,
+        #[source]
+        source: Box<SdkError<PublishError>>,
+    },
+    #[error(
+        "the storm registry's lease was lost while its notices were sent; another pass may \
+         send them again"
+    )]
+    StormLeaseLost,
     #[error(transparent)]
     Malformed(#[from] MalformedItem),
     /// A bug: an expression bound a placeholder twice (see [`crate::store::expr`]).

@@ -7,7 +7,9 @@
 //! - [`pass`]: one alert pass: the sparse alert index, claim / send / commit with conditional
 //!   writes, SNS.
 //! - `report`: what one pass did ([`pass::RunReport`]).
-//! - [`storm`]: what makes a mass disconnect a storm, and the incident view (pure).
+//! - [`storm`]: what makes a mass disconnect a storm, and the incident view (pure);
+//!   [`storm::watch`]: a storm's life and what it does to a client's notices (pure).
+//! - `storm_pass`: a pass's storm phase: the registry, the drops read, storm notices.
 
 mod clauses;
 mod error;
@@ -16,3 +18,4 @@ pub mod pass;
 mod report;
 pub mod rule;
 pub mod storm;
+mod storm_pass;

@@ -3,8 +3,9 @@
 
 use serde::Serialize;
 
-use super::rule::{Notice, DUPLICATE_CLIENTID};
+use super::rule::{kind, Notice, DUPLICATE_CLIENTID};
 use crate::store::schema::{connection_id, REASON_UNKNOWN};
+use crate::store::storms::{Breakdown, StormRecord};
 use crate::time::{duration, iso_seconds};
 
 impl Notice {
@@ -152,6 +153,135 @@ impl<'a> Message<'a> {
 
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("an alert message always serializes")
+    }
+}
+
+/// The two fleet notices of a storm (see [`super::storm::watch`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StormNotice {
+    /// A storm was declared.
+    Storm,
+    /// It ended.
+    Recovery,
+}
+
+impl StormNotice {
+    pub fn kind(self) -> &'static str {
+        match self {
+            StormNotice::Storm => kind::STORM,
+            StormNotice::Recovery => kind::RECOVERY,
+        }
+    }
+
+    /// Stable per storm: the storm's id, and `/recovery` for its end.
+    pub fn alert_id(self, storm: &StormRecord) -> String {
+        match self {
+            StormNotice::Storm => storm.id.clone(),
+            StormNotice::Recovery => format!("{}/recovery", storm.id),
+        }
+    }
+}
+
+/// The JSON body of a storm or recovery message.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StormMessage<'a> {
+    pub schema_version: u32,
+    pub alert_id: String,
+    pub kind: &'static str,
+    pub subject: String,
+    pub decided_at: u64,
+    pub storm_id: &'a str,
+    /// The client-id prefix the storm is limited to; absent for the whole fleet.
+    pub prefix: Option<&'a str>,
+    pub clients: u64,
+    /// `clients` over the size of the fleet (or of the prefix) when it was declared.
+    pub share: f64,
+    pub scope_size: u64,
+    pub first_drop_at: u64,
+    pub last_drop_at: u64,
+    pub disconnect_reasons: &'a Breakdown,
+    pub prefixes: &'a Breakdown,
+    pub sample_client_ids: &'a [String],
+    /// Recovery only: clients back, still offline, and the storm's length (first drop to end).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovered: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub still_offline: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lasted_ms: Option<u64>,
+}
+
+impl<'a> StormMessage<'a> {
+    pub fn new(storm: &'a StormRecord, notice: StormNotice, now: u64) -> Self {
+        let scope = match &storm.prefix {
+            Some(p) => format!("prefix {p}"),
+            None => "the fleet".to_owned(),
+        };
+        let share = storm.clients as f64 / storm.scope_size.max(1) as f64;
+        let top = storm
+            .reasons
+            .top
+            .first()
+            .map_or(REASON_UNKNOWN, |(r, _)| r.as_str());
+        let (recovered, still_offline, ended_at, lasted_ms, line) = match notice {
+            StormNotice::Storm => (
+                None,
+                None,
+                None,
+                None,
+                format!(
+                    "[storm] {} clients ({:.1}% of {scope}) dropped since {} ({top})",
+                    storm.clients,
+                    share * 100.0,
+                    iso_seconds(storm.first_drop_at)
+                ),
+            ),
+            StormNotice::Recovery => {
+                let still = storm.still_offline.unwrap_or_default();
+                let end = storm.ended_at.unwrap_or(now);
+                let lasted = end.saturating_sub(storm.first_drop_at);
+                (
+                    Some(storm.clients.saturating_sub(still)),
+                    Some(still),
+                    Some(end),
+                    Some(lasted),
+                    format!(
+                        "[recovery] storm of {scope} over after {}: {} of {} back, {still} still offline",
+                        duration(lasted),
+                        storm.clients.saturating_sub(still),
+                        storm.clients
+                    ),
+                )
+            }
+        };
+        StormMessage {
+            schema_version: SCHEMA_VERSION,
+            alert_id: notice.alert_id(storm),
+            kind: notice.kind(),
+            subject: sns_subject(&line),
+            decided_at: now,
+            storm_id: &storm.id,
+            prefix: storm.prefix.as_deref(),
+            clients: storm.clients,
+            share,
+            scope_size: storm.scope_size,
+            first_drop_at: storm.first_drop_at,
+            last_drop_at: storm.last_drop_at,
+            disconnect_reasons: &storm.reasons,
+            prefixes: &storm.prefixes,
+            sample_client_ids: &storm.sample,
+            recovered,
+            still_offline,
+            ended_at,
+            lasted_ms,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a storm message always serializes")
     }
 }
 

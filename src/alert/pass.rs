@@ -39,6 +39,10 @@
 //! pass then records only what was sent and leaves the item due, so the next pass plans the
 //! new status on top (e.g. `back-online` right after the `offline` that just went out).
 
+use std::sync::Arc;
+
+use aws_sdk_sns::error::SdkError;
+use aws_sdk_sns::operation::publish::PublishError;
 use aws_sdk_sns::types::MessageAttributeValue;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -48,13 +52,16 @@ use super::clauses::{self, Seen};
 pub use super::error::AlertError;
 use super::notify::{sns_safe, Message};
 use super::rule::{plan, Activity, ActivityRow, AlertView, Next, Notice};
+use super::storm::watch::hold;
 use crate::config::AlertSettings;
 use crate::errors::error_chain;
+use crate::event::client_prefix;
 use crate::rule::Outcome;
 use crate::store::capacity::carried;
 use crate::store::expr::{n, s, Expr};
 use crate::store::item::{Item, ItemProblem, MalformedItem, Status};
 use crate::store::schema::{alert_partition, attr, ALERT_INDEX, ALERT_SHARDS, REASON_UNKNOWN};
+use crate::store::storms::StormRecord;
 use crate::store::Store;
 
 pub use super::clauses::LEASE_MS;
@@ -70,10 +77,10 @@ const FLAPPING_ROWS_PER_SESSION: u32 = 4;
 /// The alerter's clients and settings; cheap to clone (the SDK clients are shared handles).
 #[derive(Debug, Clone)]
 pub struct Alerter {
-    store: Store,
+    pub(super) store: Store,
     sns: aws_sdk_sns::Client,
-    topic_arn: String,
-    settings: AlertSettings,
+    pub(super) topic_arn: String,
+    pub(super) settings: AlertSettings,
 }
 
 /// What [`plan`] needs of a status item; `None` for an item without a status (settings only).
@@ -148,16 +155,29 @@ impl Alerter {
     /// the rest are counted as `deferred` and left due for the next pass, and no further index
     /// page is read. The function sets the deadline a margin before its own.
     pub async fn run_until(&self, now: u64, deadline: Option<Instant>) -> RunReport {
-        let pass: std::sync::Arc<str> = pass_name(now).into();
+        let pass: Arc<str> = pass_name(now).into();
+        // Storms first: every client of this pass is planned against them.
+        let (storms, mut report) = match Box::pin(self.watch_storms(now, &pass)).await {
+            Ok((storms, report)) => (Arc::new(storms), report),
+            Err(err) => {
+                let text = error_chain(&err);
+                warn!(error = %text, "no storm registry: no client planned, all stay due");
+                return RunReport {
+                    errors: vec![text],
+                    ..RunReport::default()
+                };
+            }
+        };
         let mut shards = JoinSet::new();
         for shard in 0..ALERT_SHARDS {
             let alerter = self.clone();
-            let pass = pass.clone();
+            let (pass, storms) = (pass.clone(), storms.clone());
             shards.spawn(carried(async move {
-                alerter.run_shard(shard, now, deadline, &pass).await
+                alerter
+                    .run_shard(shard, now, deadline, &pass, &storms)
+                    .await
             }));
         }
-        let mut report = RunReport::default();
         while let Some(done) = shards.join_next().await {
             match done {
                 Ok(shard_report) => report.add(shard_report),
@@ -172,7 +192,8 @@ impl Alerter {
         shard: u32,
         now: u64,
         deadline: Option<Instant>,
-        pass: &std::sync::Arc<str>,
+        pass: &Arc<str>,
+        storms: &Arc<Vec<StormRecord>>,
     ) -> RunReport {
         let mut report = RunReport::default();
         let shard_value = alert_partition(shard);
@@ -225,10 +246,10 @@ impl Alerter {
                     report.deferred += 1;
                     continue;
                 }
-                let (alerter, pass) = (self.clone(), pass.clone());
-                in_flight.spawn(carried(
-                    async move { alerter.handle(item, now, &pass).await },
-                ));
+                let (alerter, pass, storms) = (self.clone(), pass.clone(), storms.clone());
+                in_flight.spawn(carried(async move {
+                    alerter.handle(item, now, &pass, &storms).await
+                }));
             }
             if out_of_time {
                 break;
@@ -241,7 +262,13 @@ impl Alerter {
     }
 
     /// Plans one due client and carries the plan out.
-    async fn handle(&self, item: Item, now: u64, pass: &str) -> Result<RunReport, AlertError> {
+    async fn handle(
+        &self,
+        item: Item,
+        now: u64,
+        pass: &str,
+        storms: &[StormRecord],
+    ) -> Result<RunReport, AlertError> {
         let client_id = item
             .get(attr::CLIENT_ID)
             .and_then(|v| v.as_s().ok())
@@ -281,7 +308,16 @@ impl Alerter {
         } else {
             None
         };
-        let plan = plan(&view, activity.as_ref(), &self.settings, now);
+        let mut plan = plan(&view, activity.as_ref(), &self.settings, now);
+        let held = hold(&mut plan, &client_id, storms, now);
+        if let Some(storm) = &held.held_by {
+            report.held = 1;
+            info!(client_id, storm, "offline notice held by the storm");
+        }
+        if let Some(storm) = &held.folded_into {
+            report.folded = 1;
+            info!(client_id, storm, "outage folded into the storm's recovery");
+        }
 
         if plan.notices.is_empty() {
             let mut e = Expr::new();
@@ -414,6 +450,34 @@ impl Alerter {
 
     async fn publish(&self, view: &AlertView, notice: &Notice, now: u64) -> Result<(), AlertError> {
         let message = Message::new(&view.client_id, view.thing_name.as_deref(), notice, now);
+        let id = &view.client_id;
+        self.send(
+            &message.subject,
+            message.to_json(),
+            notice.kind(),
+            client_prefix(id),
+            Some(id),
+        )
+        .await
+        .map_err(|source| AlertError::Publish {
+            kind: notice.kind(),
+            client_id: view.client_id.clone(),
+            topic: self.topic_arn.clone(),
+            source: Box::new(source),
+        })?;
+        Ok(())
+    }
+
+    /// One SNS message with its attributes: `kind`, `prefix` (the client's, or the storm's
+    /// scope, `*` for the fleet) and, for a client's notice, `clientId`.
+    pub(super) async fn send(
+        &self,
+        subject: &str,
+        body: String,
+        kind: &str,
+        prefix: &str,
+        client_id: Option<&str>,
+    ) -> Result<(), SdkError<PublishError>> {
         let attribute = |value: &str| {
             MessageAttributeValue::builder()
                 .data_type("String")
@@ -421,24 +485,21 @@ impl Alerter {
                 .build()
                 .expect("data_type is set")
         };
-        self.sns
+        // Subscribers can filter on these (SNS subscription filter policies). Ids are
+        // sanitised as the subject is (a raw id with a newline or NUL can make Publish fail
+        // for that client forever); the JSON body keeps them raw.
+        let mut request = self
+            .sns
             .publish()
             .topic_arn(&self.topic_arn)
-            .subject(&message.subject)
-            .message(message.to_json())
-            // Subscribers can filter on these (SNS subscription filter policies). The client id
-            // is sanitised as the subject is (a raw id with a newline or NUL can make Publish
-            // fail for that client forever); the JSON body keeps it raw.
-            .message_attributes("kind", attribute(notice.kind()))
-            .message_attributes("clientId", attribute(&sns_safe(&view.client_id)))
-            .send()
-            .await
-            .map_err(|source| AlertError::Publish {
-                kind: notice.kind(),
-                client_id: view.client_id.clone(),
-                topic: self.topic_arn.clone(),
-                source: Box::new(source),
-            })?;
+            .subject(subject)
+            .message(body)
+            .message_attributes("kind", attribute(kind))
+            .message_attributes("prefix", attribute(&sns_safe(prefix)));
+        if let Some(id) = client_id {
+            request = request.message_attributes("clientId", attribute(&sns_safe(id)));
+        }
+        request.send().await?;
         Ok(())
     }
 }

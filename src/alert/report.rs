@@ -11,6 +11,14 @@ pub struct RunReport {
     pub offline: u64,
     pub back_online: u64,
     pub flapping: u64,
+    /// Storm notices sent: one per mass disconnect.
+    pub storms: u64,
+    /// Recovery notices sent: one per storm's end.
+    pub recoveries: u64,
+    /// Offline notices held by a storm (recorded on the client, not sent).
+    pub held: u64,
+    /// Outages that ended in a storm: their notices folded into its recovery notice.
+    pub folded: u64,
     /// Items that stay in the index with a later `alertDueAt`.
     pub scheduled: u64,
     /// Items that left the index (nothing to watch, or waiting for a status change).
@@ -33,6 +41,10 @@ impl RunReport {
         self.offline += other.offline;
         self.back_online += other.back_online;
         self.flapping += other.flapping;
+        self.storms += other.storms;
+        self.recoveries += other.recoveries;
+        self.held += other.held;
+        self.folded += other.folded;
         self.scheduled += other.scheduled;
         self.settled += other.settled;
         self.skipped += other.skipped;
@@ -42,6 +54,6 @@ impl RunReport {
     }
 
     pub fn notices(&self) -> u64 {
-        self.offline + self.back_online + self.flapping
+        self.offline + self.back_online + self.flapping + self.storms + self.recoveries
     }
 }

@@ -128,6 +128,10 @@ pub mod kind {
     pub const OFFLINE: &str = "offline";
     pub const BACK_ONLINE: &str = "back-online";
     pub const FLAPPING: &str = "flapping";
+    /// One notice for a mass disconnect (see `crate::alert::storm::watch`).
+    pub const STORM: &str = "storm";
+    /// One notice for its end.
+    pub const RECOVERY: &str = "recovery";
 }
 
 /// One notification about one client.
@@ -289,6 +293,7 @@ pub fn plan(
             disconnected_at,
             reason: view.reason.clone(),
             alerted_at: None,
+            held_by: None,
         });
         if current.alerted_at.is_some() {
             waiting_for_return = true;

@@ -13,73 +13,19 @@
 //! The view is built from the clients that are disconnected *now* (the status index), so every
 //! drop it counts is still offline; a client that dropped and came back is not in it.
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 
 use crate::config::StormSettings;
-use crate::event::{client_prefix, Presence};
-use crate::read::{FleetCounts, Listing, Order, ReadError};
-use crate::store::item::Status;
-use crate::store::schema::REASON_UNKNOWN;
+use crate::event::client_prefix;
+pub use crate::read::DropRow;
+use crate::read::{FleetCounts, ReadError};
+pub use crate::store::storms::{Breakdown, TOP};
 use crate::store::Store;
 
 /// The drop windows of the incident view: the last 5, 15 and 60 minutes.
 pub const DROP_WINDOWS_MS: [u64; 3] = [5 * 60_000, 15 * 60_000, 60 * 60_000];
-/// How many reasons and prefixes a breakdown lists (the rest are counted as `others`).
-pub const TOP: usize = 5;
 /// How many client ids a storm report names.
 pub const SAMPLE: usize = 10;
-
-/// One client that is disconnected now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DropRow {
-    pub client_id: String,
-    /// The disconnect's event timestamp (ms).
-    pub at: u64,
-    pub reason: String,
-}
-
-impl DropRow {
-    /// The drop a disconnected status shows (`None` for an item without a timestamp).
-    pub fn of(status: &Status) -> Option<DropRow> {
-        Some(DropRow {
-            client_id: status.client_id.clone(),
-            at: status.event_timestamp?,
-            reason: status
-                .disconnect_reason
-                .clone()
-                .unwrap_or_else(|| REASON_UNKNOWN.to_owned()),
-        })
-    }
-}
-
-/// A count by key, largest first, with what the top [`TOP`] leave out.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct Breakdown {
-    pub top: Vec<(String, u64)>,
-    pub others: u64,
-}
-
-impl Breakdown {
-    fn of<'a>(keys: impl IntoIterator<Item = &'a str>) -> Breakdown {
-        let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
-        for key in keys {
-            *counts.entry(key).or_insert(0) += 1;
-        }
-        let mut sorted: Vec<(String, u64)> =
-            counts.into_iter().map(|(k, n)| (k.to_owned(), n)).collect();
-        // Largest first; ties by key, so the order is stable.
-        sorted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        let others = sorted.iter().skip(TOP).map(|(_, n)| n).sum();
-        sorted.truncate(TOP);
-        Breakdown {
-            top: sorted,
-            others,
-        }
-    }
-}
 
 /// A burst of drops that makes a storm.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -211,15 +157,14 @@ pub async fn incident_at(
     now: u64,
 ) -> Result<Incident, ReadError> {
     let longest = DROP_WINDOWS_MS[DROP_WINDOWS_MS.len() - 1];
-    let listing = Listing {
-        from: Some(now.saturating_sub(longest)),
-        order: Order::NewestFirst,
-        ..Listing::new(Presence::Disconnected)
-    };
-    let (statuses, fleet) = tokio::try_join!(store.listing(listing), store.fleet_counts())?;
-    let drops = statuses.iter().filter_map(DropRow::of).collect();
+    let (drops, fleet) = tokio::try_join!(
+        store.drops(now.saturating_sub(longest), None),
+        store.fleet_counts()
+    )?;
     Ok(incident(drops, fleet, settings, now))
 }
+
+pub mod watch;
 
 #[cfg(test)]
 mod tests;

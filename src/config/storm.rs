@@ -31,6 +31,14 @@ impl StormSettings {
         window_ms: 120_000,
     };
 
+    /// The strictest bounds: all of the fleet, and ten million clients, within 10 s: in
+    /// practice no storm, every client gets its single notices (`STORM_MIN_SHARE=1`).
+    pub const OFF: StormSettings = StormSettings {
+        min_share: 1.0,
+        min_clients: MAX_STORM_MIN_CLIENTS,
+        window_ms: MIN_STORM_WINDOW_MS,
+    };
+
     /// Whether `clients` drops in one window make a storm in a fleet of `fleet_size`.
     pub fn is_storm(&self, clients: u64, fleet_size: u64) -> bool {
         clients >= self.min_clients && clients as f64 >= self.min_share * fleet_size as f64

@@ -129,6 +129,7 @@ fn alert_settings_default_and_validate() {
             flapping_sessions: 0,
             flapping_window_ms: 120_000,
             thresholds: "gw-*=2m".parse().unwrap(),
+            storm: StormSettings::DEFAULT,
         }
     );
 }

@@ -189,3 +189,19 @@ fn client_prefixes_are_device_classes() {
         assert_eq!(crate::event::client_prefix(id), prefix, "{id}");
     }
 }
+
+#[test]
+fn the_status_tables_own_keys_are_refused_as_client_ids() {
+    for id in [
+        RESERVED_CLIENT_ID,
+        "$iot-presence/storms",
+        "$iot-presence/x",
+    ] {
+        let e = err(with(connected(), "clientId", Value::from(id)));
+        assert!(e.contains(RESERVED_PREFIX), "{id}: {e}");
+    }
+    assert!(LifecycleEvent::parse(
+        &with(connected(), "clientId", Value::from("$iot-presenc")).to_string()
+    )
+    .is_ok());
+}

@@ -7,6 +7,7 @@
 //! layout ([`crate::store::shards`]; both layouts during a migration) are queried in parallel
 //! and merged.
 
+mod drops;
 mod listing;
 mod summary;
 
@@ -17,6 +18,7 @@ use aws_sdk_dynamodb::Client;
 use thiserror::Error;
 use tokio::task::JoinSet;
 
+pub use drops::DropRow;
 pub use listing::{Listing, Order};
 pub use summary::{offline_alert, AlertPage, Alerted, Summary, OFFLINE_BUCKETS_MS};
 
@@ -69,7 +71,7 @@ pub struct FleetCounts {
 const SHARDS_IN_FLIGHT: usize = 16;
 
 /// Which items of one index shard to read.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct ShardQuery {
     presence: Presence,
     /// Only items with `eventTimestamp < before`.
@@ -85,6 +87,10 @@ struct ShardQuery {
     /// Each shard's items newest first (`ScanIndexForward = false`), so that a per-shard
     /// `limit` keeps the newest.
     newest_first: bool,
+    /// Read only what a [`DropRow`] holds, decoded page by page (a storm's drops stay small).
+    drops_only: bool,
+    /// Only clients whose id begins with this (a filter: the read capacity is the same).
+    id_prefix: Option<std::sync::Arc<str>>,
 }
 
 impl ShardQuery {
@@ -98,6 +104,8 @@ impl ShardQuery {
             page_size: None,
             reasons_only: false,
             newest_first: false,
+            drops_only: false,
+            id_prefix: None,
         }
     }
 }
@@ -105,6 +113,7 @@ impl ShardQuery {
 enum ShardResult {
     Count(u64),
     Items(Vec<Item>),
+    Drops(Vec<DropRow>),
 }
 
 async fn query_shard(
@@ -139,11 +148,29 @@ async fn query_shard(
         }
         (None, None) => {}
     }
-    let projection = q.reasons_only.then(|| {
-        [attr::CLIENT_ID, attr::DISCONNECT_REASON, attr::OUTAGE]
+    let projection = if q.reasons_only {
+        Some(
+            [attr::CLIENT_ID, attr::DISCONNECT_REASON, attr::OUTAGE]
+                .map(|a| e.name(a))
+                .join(", "),
+        )
+    } else if q.drops_only {
+        Some(
+            [
+                attr::CLIENT_ID,
+                attr::EVENT_TIMESTAMP,
+                attr::DISCONNECT_REASON,
+            ]
             .map(|a| e.name(a))
-            .join(", ")
-    });
+            .join(", "),
+        )
+    } else {
+        None
+    };
+    if let Some(prefix) = &q.id_prefix {
+        let (id, p) = (e.name(attr::CLIENT_ID), e.value("prefix", s(&**prefix)));
+        e.filter(format!("begins_with({id}, {p})"));
+    }
     e.require(condition);
     let built = e.build()?;
     let mut request = client
@@ -153,6 +180,7 @@ async fn query_shard(
         .set_key_condition_expression(built.condition)
         .set_expression_attribute_names(built.names)
         .set_expression_attribute_values(built.values)
+        .set_filter_expression(built.filter)
         .set_limit(q.page_size)
         .scan_index_forward(!q.newest_first);
     if q.count_only {
@@ -163,9 +191,19 @@ async fn query_shard(
     let mut pages = request.into_paginator().send();
     let mut count = 0u64;
     let mut items = Vec::new();
+    let mut drops = Vec::new();
     while let Some(page) = pages.next().await {
         let page = page.map_err(dynamo_error("Query", &table))?;
         count += page.count() as u64;
+        if q.drops_only {
+            drops.extend(
+                page.items
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(DropRow::from_item),
+            );
+            continue;
+        }
         items.extend(page.items.unwrap_or_default());
         if q.limit.is_some_and(|limit| items.len() >= limit) {
             break;
@@ -173,6 +211,8 @@ async fn query_shard(
     }
     Ok(if q.count_only {
         ShardResult::Count(count)
+    } else if q.drops_only {
+        ShardResult::Drops(drops)
     } else {
         ShardResult::Items(items)
     })
@@ -207,7 +247,7 @@ impl Store {
                 self.client.clone(),
                 self.status_table.clone(),
                 shard,
-                q,
+                q.clone(),
             )));
         }
         while let Some(done) = tasks.join_next().await {
@@ -228,6 +268,7 @@ impl Store {
             .map(|r| match r {
                 ShardResult::Count(c) => c,
                 ShardResult::Items(i) => i.len() as u64,
+                ShardResult::Drops(d) => d.len() as u64,
             })
             .sum())
     }

@@ -48,6 +48,8 @@ pub struct Expr {
     set: Vec<String>,
     remove: Vec<String>,
     conditions: Vec<String>,
+    /// A query's filter clauses (applied after the read: they save transfer, not capacity).
+    filters: Vec<String>,
     /// The first conflicting binding, reported by `build` (binding methods return the
     /// placeholder either way, so that building reads straight through).
     conflict: Option<ExprError>,
@@ -63,6 +65,23 @@ pub struct Built {
     pub condition: Option<String>,
     pub names: Option<HashMap<String, String>>,
     pub values: Option<HashMap<String, AttributeValue>>,
+    /// A query's `FilterExpression`, the filters joined with `AND`.
+    pub filter: Option<String>,
+}
+
+/// Clauses joined with `AND` (each parenthesised when there are several).
+fn all_of(clauses: Vec<String>) -> Option<String> {
+    match clauses.len() {
+        0 => None,
+        1 => clauses.into_iter().next(),
+        _ => Some(
+            clauses
+                .iter()
+                .map(|c| format!("({c})"))
+                .collect::<Vec<_>>()
+                .join(" AND "),
+        ),
+    }
 }
 
 impl Expr {
@@ -138,6 +157,11 @@ impl Expr {
         self.conditions.push(clause.into());
     }
 
+    /// Adds a query filter clause (`FilterExpression`).
+    pub fn filter(&mut self, clause: impl Into<String>) {
+        self.filters.push(clause.into());
+    }
+
     /// Checks the bindings and renders the texts.
     pub fn build(self) -> Result<Built, ExprError> {
         if let Some(err) = self.conflict {
@@ -150,20 +174,10 @@ impl Expr {
         if !self.remove.is_empty() {
             update.push(format!("REMOVE {}", self.remove.join(", ")));
         }
-        let condition = match self.conditions.len() {
-            0 => None,
-            1 => self.conditions.into_iter().next(),
-            _ => Some(
-                self.conditions
-                    .iter()
-                    .map(|c| format!("({c})"))
-                    .collect::<Vec<_>>()
-                    .join(" AND "),
-            ),
-        };
         Ok(Built {
             update: (!update.is_empty()).then(|| update.join(" ")),
-            condition,
+            condition: all_of(self.conditions),
+            filter: all_of(self.filters),
             names: (!self.names.is_empty()).then_some(self.names),
             values: (!self.values.is_empty()).then_some(self.values),
         })

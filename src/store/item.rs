@@ -183,6 +183,9 @@ pub struct Outage {
     /// When the `offline` notice went out; `None` while pending.
     #[serde(rename = "alertedAt", default, skip_serializing_if = "Option::is_none")]
     pub alerted_at: Option<u64>,
+    /// The storm that held its `offline` notice (`crate::alert::storm::watch`), if one did.
+    #[serde(rename = "heldBy", default, skip_serializing_if = "Option::is_none")]
+    pub held_by: Option<String>,
 }
 
 fn unknown_reason() -> String {
@@ -256,6 +259,7 @@ mod tests {
                 disconnected_at: 1,
                 reason: "R".into(),
                 alerted_at: Some(2),
+                held_by: None,
             }),
             flapping: Some(Episode {
                 since: 1,

@@ -19,6 +19,7 @@ pub mod item;
 pub mod schema;
 pub mod shards;
 pub mod status;
+pub mod storms;
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
@@ -74,9 +75,10 @@ pub enum StoreError {
          applies the event over the item it returned; the condition and the rule disagree"
     )]
     RuleDisagreement { table: String, client_id: String },
-    #[error("DynamoDB GetItem of the shard settings in status table {table} failed")]
+    #[error("DynamoDB GetItem of {key:?} in status table {table} failed")]
     GetSettings {
         table: String,
+        key: &'static str,
         #[source]
         source: Box<SdkError<aws_sdk_dynamodb::operation::get_item::GetItemError>>,
     },

@@ -131,6 +131,7 @@ impl Store {
             .await
             .map_err(|source| StoreError::GetSettings {
                 table: self.status_table.clone(),
+                key: SETTINGS_KEY,
                 source: Box::new(source),
             })?;
         let Some(mut item) = output.item else {

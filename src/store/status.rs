@@ -183,6 +183,7 @@ pub fn status_update(
                 disconnected_at: event.timestamp,
                 reason: reason.to_owned(),
                 alerted_at: None,
+                held_by: None,
             };
             let pending = e.name(attr::PENDING_OUTAGE);
             let tracked = e.value(

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use iot_presence::alert::pass::{Alerter, RunReport};
-use iot_presence::config::AlertSettings;
+use iot_presence::config::{AlertSettings, StormSettings};
 use iot_presence::event::LifecycleEvent;
 use iot_presence::rule::Window;
 use iot_presence::store::schema::attr;
@@ -40,6 +40,9 @@ pub fn settings() -> AlertSettings {
         flapping_sessions: 3,
         flapping_window_ms: 10 * MIN,
         thresholds: ThresholdPatterns::NONE,
+        // These tests are about single clients, some of them hundreds dropping at once:
+        // tests/storm_alerts.rs turns storms on.
+        storm: StormSettings::OFF,
     }
 }
 

@@ -224,3 +224,61 @@ pub async fn load(
     }
     all
 }
+
+/// The status item the handler leaves for client `client_id`, disconnected at `at` with
+/// `reason` and seen for the first time (version 1): in the alert index, first looked at
+/// `FIRST_LOOK_MS` after the drop, as the status update schedules it.
+pub fn dropped_status(client_id: &str, at: u64, reason: &str) -> Item {
+    let session = format!("s-{client_id}");
+    let st = Status {
+        client_id: client_id.to_owned(),
+        connected: false,
+        session_identifier: Some(session.clone()),
+        version_number: Some(1),
+        updated_at: Some(at + 500),
+        event_type: Some(EventType::Disconnected.as_str().to_owned()),
+        event_timestamp: Some(at),
+        disconnected_at: Some(at),
+        disconnect_reason: Some(reason.to_owned()),
+        client_initiated_disconnect: Some(false),
+        status_shard: Some(status_shard(
+            client_id,
+            Presence::Disconnected,
+            iot_presence::config::DEFAULT_STATUS_SHARDS,
+        )),
+        last_event_key: Some(event_key(at, EventType::Disconnected, &session)),
+        alert_shard: Some(alert_shard(client_id)),
+        alert_due_at: Some(at + iot_presence::store::status::FIRST_LOOK_MS),
+        ..Status::default()
+    };
+    let mut status: Item = to_item(&st).expect("a status item encodes");
+    status.retain(|_, v| !matches!(v, AttributeValue::Null(_)));
+    status
+}
+
+/// Writes items `0..count` made by `make`, 8 batch writers at once.
+pub async fn put_generated(
+    client: &Client,
+    table: &str,
+    count: u64,
+    make: impl Fn(u64) -> Item + Send + Sync + Clone + 'static,
+) {
+    const WRITERS: u64 = 8;
+    let mut tasks = JoinSet::new();
+    for w in 0..WRITERS {
+        let (client, table, make) = (client.clone(), table.to_owned(), make.clone());
+        tasks.spawn(async move {
+            let mut rows = Vec::new();
+            for i in (w..count).step_by(WRITERS as usize) {
+                rows.push(make(i));
+                if rows.len() >= 500 {
+                    put_rows(&client, &table, std::mem::take(&mut rows)).await;
+                }
+            }
+            put_rows(&client, &table, rows).await;
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("a loader task panicked");
+    }
+}

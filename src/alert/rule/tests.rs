@@ -11,6 +11,7 @@ fn settings() -> AlertSettings {
         flapping_sessions: 3,
         flapping_window_ms: 10 * MIN,
         thresholds: ThresholdPatterns::NONE,
+        ..AlertSettings::DEFAULT
     }
 }
 
@@ -48,6 +49,7 @@ fn pending(session: &str, at: u64) -> Outage {
         disconnected_at: at,
         reason: "CONNECTION_LOST".into(),
         alerted_at: None,
+        held_by: None,
     }
 }
 
@@ -55,6 +57,7 @@ fn pending(session: &str, at: u64) -> Outage {
 fn alerted(session: &str, at: u64) -> Outage {
     Outage {
         alerted_at: Some(at + 5 * MIN),
+        held_by: None,
         ..pending(session, at)
     }
 }

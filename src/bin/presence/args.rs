@@ -116,18 +116,12 @@ pub enum Command {
     /// Who dropped in the last 5, 15 and 60 minutes and is still offline, by reason and by
     /// client-id prefix, and the storm among them, if any
     Incident {
-        /// A storm: at least this share of the fleet dropped within the window (0.01 is 1%)
-        #[arg(long, value_parser = parse_share,
-              default_value_t = StormSettings::DEFAULT.min_share)]
-        storm_min_share: f64,
-        /// A storm: at least this many clients dropped within the window
-        #[arg(long, default_value_t = StormSettings::DEFAULT.min_clients,
-              value_parser = clap::value_parser!(u64).range(1..=MAX_STORM_MIN_CLIENTS))]
-        storm_min_clients: u64,
-        /// The storm window (10s to 1h)
-        #[arg(long, value_parser = parse_storm_window, default_value = "2m")]
-        storm_window: Duration,
+        #[command(flatten)]
+        storm: StormArgs,
     },
+    /// The storms the alerter declared, open and recently ended: what dropped, the notices
+    /// sent, and how many recovered
+    Storms,
     /// The status index's shard count; `migrate --to N` changes it on a live table
     Shards {
         #[command(subcommand)]
@@ -174,6 +168,8 @@ pub enum Command {
               value_parser = clap::value_parser!(u64)
                   .range(MIN_FLAPPING_WINDOW_MS..=MAX_FLAPPING_WINDOW_MS))]
         flapping_window_ms: u64,
+        #[command(flatten)]
+        storm: StormArgs,
     },
     /// Uptime, outages, MTTR and the top disconnect reason from the event log, per client or
     /// for the fleet (worst first)
@@ -235,6 +231,34 @@ fn parse_positive_duration(text: &str) -> Result<Duration, String> {
             "{text:?} is zero: give a duration above 0 (15m, 1h)"
         )),
         Err(_) => Err(format!("{text:?} is not a duration (15m, 1h)")),
+    }
+}
+
+/// What makes a storm, for `incident` and `alert-pass` (the alerter's variables, as flags).
+#[derive(Debug, Clone, clap::Args)]
+pub struct StormArgs {
+    /// A storm: at least this share of the fleet (or prefix) dropped within the window (0.01
+    /// is 1%)
+    #[arg(long, env = storm::STORM_MIN_SHARE_VAR, hide_env_values = true,
+          value_parser = parse_share, default_value_t = StormSettings::DEFAULT.min_share)]
+    pub storm_min_share: f64,
+    /// A storm: at least this many clients dropped within the window
+    #[arg(long, env = storm::STORM_MIN_CLIENTS_VAR, hide_env_values = true,
+          default_value_t = StormSettings::DEFAULT.min_clients,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_STORM_MIN_CLIENTS))]
+    pub storm_min_clients: u64,
+    /// The storm window (10s to 1h)
+    #[arg(long, value_parser = parse_storm_window, default_value = "2m")]
+    pub storm_window: Duration,
+}
+
+impl StormArgs {
+    pub fn settings(&self) -> StormSettings {
+        StormSettings {
+            min_share: self.storm_min_share,
+            min_clients: self.storm_min_clients,
+            window_ms: self.storm_window.as_millis() as u64,
+        }
     }
 }
 

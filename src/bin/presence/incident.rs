@@ -1,6 +1,6 @@
 //! `presence incident`: who dropped in the last 5, 15 and 60 minutes and is still offline, by
 //! disconnect reason and by client-id prefix, and the storm among them (see
-//! `iot_presence::alert::storm`).
+//! `iot_presence::alert::storm`); `presence storms`: the storms the alerter declared.
 
 use comfy_table::{Cell, Color};
 use iot_presence::alert::storm::{incident_at, Breakdown, Incident};
@@ -19,6 +19,73 @@ pub async fn run(store: &Store, settings: StormSettings, format: Format) -> Resu
     } else {
         print_incident(&view, &settings);
     }
+    Ok(())
+}
+
+/// The storm registry: every storm the alerter keeps (open, or ended within a day), newest
+/// first. Held notices are part of their storm: `presence status` shows a client's hold.
+pub async fn storms(store: &Store, format: Format) -> Result<(), Failure> {
+    let mut storms = store.storm_registry().await?.storms;
+    storms.sort_by_key(|s| std::cmp::Reverse(s.first_drop_at));
+    if format == Format::Json {
+        print_json(&storms);
+        return Ok(());
+    }
+    if storms.is_empty() {
+        println!("no storms (open, or ended within a day)");
+        return Ok(());
+    }
+    let mut t = table();
+    t.set_header(vec![
+        "STORM",
+        "CLIENTS",
+        "SHARE",
+        "FIRST DROP",
+        "LAST DROP",
+        "TOP REASON",
+        "NOTICE",
+        "STATE",
+    ]);
+    for s in &storms {
+        let state = match (s.ended_at, s.still_offline) {
+            (Some(end), still) => {
+                let still = still.unwrap_or_default();
+                let recovery = if s.recovery_notified_at.is_some() {
+                    "recovery sent"
+                } else {
+                    "recovery pending"
+                };
+                format!(
+                    "ended {} after {}: {} back, {still} offline; {recovery}",
+                    iso_seconds(end),
+                    duration(end.saturating_sub(s.first_drop_at)),
+                    s.clients.saturating_sub(still)
+                )
+            }
+            (None, _) => "open: single offline notices held".to_owned(),
+        };
+        t.add_row(vec![
+            Cell::new(&s.id).fg(if s.ended_at.is_none() {
+                Color::Red
+            } else {
+                Color::Reset
+            }),
+            Cell::new(s.clients),
+            Cell::new(format!(
+                "{:.1}% of {}",
+                100.0 * s.clients as f64 / s.scope_size.max(1) as f64,
+                s.scope_size
+            )),
+            Cell::new(iso_seconds(s.first_drop_at)),
+            Cell::new(iso_seconds(s.last_drop_at)),
+            Cell::new(s.reasons.top.first().map_or("", |(r, _)| r.as_str())),
+            Cell::new(s.notified_at.map_or("pending".to_owned(), |at| {
+                format!("sent {}", iso_seconds(at))
+            })),
+            Cell::new(state),
+        ]);
+    }
+    println!("{}", t.trim_fmt());
     Ok(())
 }
 

@@ -23,10 +23,10 @@ mod summary;
 use std::process::ExitCode;
 
 use clap::Parser;
+use iot_presence::config::AlertSettings;
 use iot_presence::config::{
     aws_config, dynamodb_client, Config, Timeouts, EVENTS_TABLE_VAR, STATUS_TABLE_VAR,
 };
-use iot_presence::config::{AlertSettings, StormSettings};
 use iot_presence::errors::error_chain;
 use iot_presence::read::ReadError;
 use iot_presence::rule::Window;
@@ -161,18 +161,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             until,
         } => history::run(&store, &client_id, since, until, format).await,
         Command::Summary => summary::run(&store, format).await,
-        Command::Incident {
-            storm_min_share,
-            storm_min_clients,
-            storm_window,
-        } => {
-            let settings = StormSettings {
-                min_share: storm_min_share,
-                min_clients: storm_min_clients,
-                window_ms: storm_window.as_millis() as u64,
-            };
-            incident::run(&store, settings, format).await
-        }
+        Command::Incident { storm } => incident::run(&store, storm.settings(), format).await,
+        Command::Storms => incident::storms(&store, format).await,
         Command::Shards { action } => shards::run(&store, action, format).await,
         Command::Threshold {
             client_id,
@@ -186,12 +176,14 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             offline_thresholds,
             flapping_sessions,
             flapping_window_ms,
+            storm,
         } => {
             let settings = AlertSettings {
                 offline_threshold_ms,
                 flapping_sessions,
                 flapping_window_ms,
                 thresholds: offline_thresholds,
+                storm: storm.settings(),
             };
             let sns = aws_sdk_sns::Client::new(&sdk);
             alerts::pass(store, sns, topic_arn, settings, at, format).await

@@ -213,6 +213,7 @@ fn offline_rows_show_how_long_the_reason_and_any_alert() {
         disconnected_at: NOW - 182 * MIN,
         reason: "CONNECTION_LOST".into(),
         alerted_at: Some(NOW - 170 * MIN),
+        held_by: None,
     });
     let pending = offline("sensor-31", NOW - 2 * MIN, None);
     let quiet = offline("gw-1", NOW - 30_000, Some("CLIENT_INITIATED_DISCONNECT"));
