@@ -7,7 +7,8 @@
 //!
 //! Run: `scripts/bench-fleet.sh` (= `cargo bench --bench fleet`). Sizes by variable:
 //! `FLEET_SIZES` (default `100000,1000000`), `FLEET_DUE` (`10000,100000`), `FLEET_MIGRATE`
-//! (`100000`). The times measure this machine and the emulator; the units are what DynamoDB
+//! (`100000`), `FLEET_DRAIN` (`10000,100000,200000`: passes with the function's deadline until
+//! every due client is notified; the passes it takes and the peak RSS of each). The times measure this machine and the emulator; the units are what DynamoDB
 //! reports for the same requests; the dollars and the AWS times are derived. Never a test:
 //! under `cargo test` (no `--bench` argument) it only says how to run it.
 
@@ -52,6 +53,7 @@ fn sizes(var: &str, default: &str) -> Vec<u64> {
     std::env::var(var)
         .unwrap_or_else(|_| default.to_owned())
         .split(',')
+        .filter(|s| !s.trim().is_empty())
         .map(|s| {
             s.trim()
                 .parse()
@@ -198,6 +200,91 @@ async fn pass(n: u64, now: u64, rows: &mut Vec<Row>) {
     });
 }
 
+/// The Lambda's budget for one pass: its 60 s timeout less the alerter's margin.
+const PASS_BUDGET: Duration = Duration::from_secs(50);
+
+/// Passes over `n` due clients, each with the scheduled function's deadline, until none is
+/// left: the passes it takes, the longest pass, and the peak RSS of each (Linux's `VmHWM`,
+/// reset before each pass through `/proc/self/clear_refs`).
+async fn drain(n: u64, now: u64, rows: &mut Vec<Drained>) {
+    let (tables, _, _) = loaded(n, now, false, true).await;
+    let store = store_of(&tables);
+    let topic = local::create_topic("presence-fleet-drain").await;
+    let alerter = Alerter::new(store, local::sns_client(), topic, AlertSettings::DEFAULT);
+    let mut d = Drained {
+        n,
+        ..Drained::default()
+    };
+    let mut sent = 0;
+    // Bounded: a pass that sends nothing twice in a row would be a bug, not a slow server.
+    for pass in 0..200u64 {
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+        let deadline = tokio::time::Instant::now() + PASS_BUDGET;
+        let at = now + pass * 60_000;
+        let (report, s, t) = timed(alerter.run_until(at, Some(deadline))).await;
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        d.passes += 1;
+        d.longest = d.longest.max(s);
+        d.total += s;
+        d.peak_rss_kib = d.peak_rss_kib.max(peak_rss_kib());
+        d.tally.merge(&t);
+        sent += report.offline;
+        if report.deferred == 0 {
+            break;
+        }
+    }
+    assert_eq!(sent, n, "every due client notified once");
+    rows.push(d);
+}
+
+/// What [`drain`] measured.
+#[derive(Default)]
+struct Drained {
+    n: u64,
+    passes: u64,
+    longest: f64,
+    total: f64,
+    peak_rss_kib: u64,
+    tally: Tally,
+}
+
+/// This process's peak resident set since the last reset, in KiB.
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+            line["VmHWM:".len()..]
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
+fn print_drained(rows: &[Drained]) {
+    println!(
+        "| due clients | passes to drain (50 s each at most) | longest pass here | all passes here | peak RSS of a pass | read units | write units | derived: DynamoDB cost |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for d in rows {
+        let t = d.tally.total();
+        println!(
+            "| {} | {} | {:.1} s | {:.0} s | {:.1} MiB | {:.0} | {:.0} | ${:.4} |",
+            d.n,
+            d.passes,
+            d.longest,
+            d.total,
+            d.peak_rss_kib as f64 / 1024.0,
+            t.read,
+            t.writes(),
+            t.read * READ_UNIT.dollars + t.writes() * WRITE_UNIT.dollars
+        );
+    }
+}
+
 /// A shard migration from 16 to 64 at `n` status items.
 async fn migration(n: u64, now: u64, rows: &mut Vec<Row>) {
     let (tables, fleet, _) = loaded(n, now, false, false).await;
@@ -264,6 +351,13 @@ async fn main() {
     for n in sizes("FLEET_MIGRATE", "100000") {
         migration(n, now, &mut rows).await;
     }
+    let mut drained = Vec::new();
+    for n in sizes("FLEET_DRAIN", "10000,100000,200000") {
+        drain(n, now, &mut drained).await;
+        print_drained(&drained[drained.len() - 1..]);
+    }
     println!();
     print(&rows);
+    println!();
+    print_drained(&drained);
 }

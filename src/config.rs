@@ -330,6 +330,22 @@ pub enum Scope {
     All,
 }
 
+/// As `RECONCILE_SCOPE` spells it (the reconciler's cursor names its scope so).
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scope::Clients(ids) => write!(f, "clients={}", ids.join(",")),
+            Scope::ConnectedFor(d) => {
+                write!(f, "connected-for={}", humantime::format_duration(*d))
+            }
+            Scope::DisconnectedFor(d) => {
+                write!(f, "disconnected-for={}", humantime::format_duration(*d))
+            }
+            Scope::All => f.write_str("all"),
+        }
+    }
+}
+
 impl std::str::FromStr for Scope {
     type Err = String;
 

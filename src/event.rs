@@ -81,7 +81,7 @@ impl std::fmt::Display for EventType {
 }
 
 /// The two event types that change a client's connected state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Presence {
     Connected,

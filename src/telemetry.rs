@@ -300,6 +300,8 @@ pub fn pass_done(report: &crate::alert::pass::RunReport, took: Duration) {
         (kind::OFFLINE, report.offline),
         (kind::BACK_ONLINE, report.back_online),
         (kind::FLAPPING, report.flapping),
+        (kind::STORM, report.storms),
+        (kind::RECOVERY, report.recoveries),
     ] {
         if sent > 0 {
             metrics::counter!(name::ALERTS_SENT, label::KIND => kind).increment(sent);

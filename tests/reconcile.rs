@@ -455,13 +455,13 @@ async fn the_scheduled_function_sweeps_its_scope_and_keeps_to_its_deadline() {
     let sweep = function_handler(&reconciler, &scope, 100.0, invoke(now + 1_000))
         .await
         .unwrap();
-    assert_eq!(sweep.checked, 0);
+    assert_eq!(sweep.sweep.checked, 0);
     assert_eq!(local::b(&f.item("fn-a").await, attr::CONNECTED), Some(true));
 
     let sweep = function_handler(&reconciler, &scope, 100.0, invoke(now + 300_000))
         .await
         .unwrap();
-    assert_eq!((sweep.checked, sweep.repaired), (2, 2));
+    assert_eq!((sweep.sweep.checked, sweep.sweep.repaired), (2, 2));
     for id in ["fn-a", "fn-b"] {
         assert_eq!(local::b(&f.item(id).await, attr::CONNECTED), Some(false));
     }
@@ -482,4 +482,67 @@ async fn the_scheduled_function_sweeps_its_scope_and_keeps_to_its_deadline() {
         "{}",
         err.error_message
     );
+}
+
+/// The scheduled run pages through its scope and resumes: a first run stopped by its deadline
+/// mid-scope leaves a cursor, the next run checks exactly the rest (every client asked once,
+/// none twice, ties at one timestamp across a page boundary included), and clears the cursor
+/// at the end, so the run after that starts a new cycle from the oldest.
+#[tokio::test]
+async fn runs_page_through_the_scope_and_resume_where_the_last_one_stopped() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use iot_presence::config::Scope;
+    use iot_presence::functions::reconciler::run;
+    use iot_presence::reconcile::pass::SCOPE_PAGE;
+
+    let f = Fixture::new().await;
+    let n = 2 * SCOPE_PAGE + 200;
+    let ids: Vec<String> = (0..n).map(|i| format!("rc-{i:05}")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        // Forty clients share one timestamp, around the first page's end.
+        let at = if (480..520).contains(&i) {
+            NOW - 3 * HOUR + 480
+        } else {
+            NOW - 3 * HOUR + i as u64
+        };
+        f.record(&event(id, "connected", "s1", 1, at)).await;
+        f.stand_in.always(id, Reply::connected(at));
+    }
+    let scope = Scope::ConnectedFor(Duration::from_secs(3600));
+    let reconciler = f.reconciler(false);
+
+    let budget = AtomicUsize::new(0);
+    let spent = &budget;
+    let first = run(&reconciler, &scope, 1000.0, move || {
+        spent.fetch_add(1, Ordering::SeqCst) < 700
+    })
+    .await
+    .unwrap();
+    assert!(!first.finished && !first.resumed, "{first:?}");
+    assert!(first.sweep.checked >= SCOPE_PAGE as u64 && first.sweep.checked < n as u64);
+    let cursor = f.store.reconcile_cursor(&scope.to_string()).await.unwrap();
+    assert!(cursor.is_some(), "the place is kept");
+    assert_eq!(
+        f.store.reconcile_cursor("all").await.unwrap(),
+        None,
+        "another scope's cursor"
+    );
+
+    let second = run(&reconciler, &scope, 1000.0, || true).await.unwrap();
+    assert!(second.finished && second.resumed, "{second:?}");
+    assert_eq!(first.sweep.checked + second.sweep.checked, n as u64);
+    assert_eq!(second.sweep.agreed, second.sweep.checked);
+    for id in &ids {
+        assert_eq!(f.stand_in.calls(id), 1, "{id} asked once over the two runs");
+    }
+    assert_eq!(
+        f.store.reconcile_cursor(&scope.to_string()).await.unwrap(),
+        None
+    );
+
+    let third = run(&reconciler, &scope, 1000.0, || true).await.unwrap();
+    assert!(third.finished && !third.resumed);
+    assert_eq!(third.sweep.checked, n as u64, "a new cycle from the oldest");
+    assert!(third.pages >= 3, "{} pages", third.pages);
 }

@@ -115,6 +115,8 @@ async fn a_mass_disconnect_gets_one_storm_notice_and_one_recovery_notice() {
     let registry = f.store.storm_registry().await.unwrap();
     assert_eq!(registry.storms.len(), 1);
     assert!(registry.storms[0].ended_at.is_none());
+    #[cfg(feature = "cli")]
+    cli_shows_the_hold_and_the_storm(&f, &storm_id);
 
     // 55 come back (over RECOVERED_SHARE, 90%): one recovery notice; their returns send nothing.
     let back = down + 25 * MIN;
@@ -252,4 +254,33 @@ async fn drops_below_the_bounds_are_single_notices_as_before() {
     assert_eq!(report.offline, 19);
     assert_eq!(kinds(&received).len(), 19);
     assert!(f.store.storm_registry().await.unwrap().storms.is_empty());
+}
+
+/// The CLI shows a held client's storm (`status`) and the storm (`storms`).
+#[cfg(feature = "cli")]
+fn cli_shows_the_hold_and_the_storm(f: &Fixture, storm_id: &str) {
+    let run = |args: &[&str]| {
+        let out = common::local::presence_command(&f.tables)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let status: serde_json::Value =
+        serde_json::from_str(&run(&["-o", "json", "status", "dev-007"])).unwrap();
+    assert_eq!(status["heldByStorm"], storm_id, "{status}");
+    assert!(run(&["status", "dev-007"]).contains(&format!("held by {storm_id}")));
+    let listed: serde_json::Value = serde_json::from_str(&run(&["-o", "json", "storms"])).unwrap();
+    assert_eq!(listed[0]["id"], storm_id);
+    assert_eq!(listed[0]["clients"], 60);
+    let table = run(&["storms"]);
+    assert!(
+        table.contains(storm_id) && table.contains("open"),
+        "{table}"
+    );
 }

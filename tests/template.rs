@@ -284,6 +284,8 @@ fn the_dashboard_plots_the_metrics_the_functions_write() {
         iot_presence::alert::rule::kind::OFFLINE,
         iot_presence::alert::rule::kind::BACK_ONLINE,
         iot_presence::alert::rule::kind::FLAPPING,
+        iot_presence::alert::rule::kind::STORM,
+        iot_presence::alert::rule::kind::RECOVERY,
     ];
     for widget in dashboard["widgets"].as_array().unwrap() {
         let mut previous: Vec<serde_json::Value> = Vec::new();

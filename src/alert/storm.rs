@@ -19,7 +19,7 @@ use crate::config::StormSettings;
 use crate::event::client_prefix;
 pub use crate::read::DropRow;
 use crate::read::{FleetCounts, ReadError};
-pub use crate::store::storms::{Breakdown, TOP};
+pub use crate::store::storms::{Breakdown, StormRecord, TOP};
 use crate::store::Store;
 
 /// The drop windows of the incident view: the last 5, 15 and 60 minutes.
@@ -103,8 +103,11 @@ pub struct Incident {
     /// The last hour's drops by disconnect reason and by client-id prefix.
     pub reasons: Breakdown,
     pub prefixes: Breakdown,
-    /// The densest burst of the last hour, if it makes a storm.
+    /// The densest burst of the last hour, if it makes a storm by the view's bounds.
     pub storm: Option<Storm>,
+    /// The storms the alerter declared (open, or ended within a day), newest first: those its
+    /// storm and recovery notices are about.
+    pub declared: Vec<StormRecord>,
     /// The newest drops, newest first (at most [`SAMPLE`]).
     pub newest: Vec<String>,
 }
@@ -138,6 +141,7 @@ pub fn incident(
         reasons: Breakdown::of(drops.iter().map(|d| d.reason.as_str())),
         prefixes: Breakdown::of(drops.iter().map(|d| client_prefix(&d.client_id))),
         storm: detect(&drops, fleet.connected + fleet.disconnected, settings),
+        declared: Vec::new(),
         newest: drops
             .iter()
             .rev()
@@ -157,11 +161,16 @@ pub async fn incident_at(
     now: u64,
 ) -> Result<Incident, ReadError> {
     let longest = DROP_WINDOWS_MS[DROP_WINDOWS_MS.len() - 1];
-    let (drops, fleet) = tokio::try_join!(
+    let (drops, fleet, registry) = tokio::try_join!(
         store.drops(now.saturating_sub(longest), None),
-        store.fleet_counts()
+        store.fleet_counts(),
+        async { Ok(store.storm_registry().await?) },
     )?;
-    Ok(incident(drops, fleet, settings, now))
+    let mut view = incident(drops, fleet, settings, now);
+    view.declared = registry.storms;
+    view.declared
+        .sort_by_key(|s| std::cmp::Reverse(s.first_drop_at));
+    Ok(view)
 }
 
 pub mod watch;

@@ -9,15 +9,12 @@ use thiserror::Error;
 use tracing::{info, warn};
 
 use crate::alert::storm::{Dropped, DROP_WINDOWS_MS};
-use crate::config::StormSettings;
 use crate::errors::error_chain;
 use crate::event::Presence;
 use crate::read::{AlertPage, Listing, Order, ReadError};
 use crate::store::Store;
 use crate::time::now_ms;
-use crate::widget::{
-    describe, html, parse, Fleet, InvalidRequest, Request, StormNow, TimeRange, Timeline,
-};
+use crate::widget::{describe, html, parse, Fleet, InvalidRequest, Request, TimeRange, Timeline};
 
 /// Why a render failed. CloudWatch shows the message in the widget; nothing is retried (the
 /// dashboard's next refresh asks again) and nothing was written.
@@ -59,13 +56,12 @@ impl From<WidgetError> for Diagnostic {
 
 /// The fleet view's reads, in parallel: the two counts, the `limit` clients offline longest
 /// (one page of `limit` per shard), the `limit` newest drops of the last hour, the drops of
-/// the last 5, 15 and 60 minutes and of the storm window (COUNT queries: bounded however large
-/// the drop), and from one alert-index page of `limit` per shard the `limit` longest flapping
+/// the last 5, 15 and 60 minutes (COUNT queries: bounded however large the drop), the
+/// alerter's open storms (one GetItem of its registry), and from one alert-index page of `limit` per shard the `limit` longest flapping
 /// episodes and the pending outages.
 pub async fn read_fleet(store: &Store, limit: u32, now: u64) -> Result<Fleet, ReadError> {
     let page = i32::try_from(limit).unwrap_or(i32::MAX);
     let [w5, w15, w60] = DROP_WINDOWS_MS;
-    let storm_settings = StormSettings::DEFAULT;
     let recent = Listing {
         from: Some(now.saturating_sub(w60)),
         order: Order::NewestFirst,
@@ -74,7 +70,7 @@ pub async fn read_fleet(store: &Store, limit: u32, now: u64) -> Result<Fleet, Re
         ..Listing::new(Presence::Disconnected)
     };
     let since = |w: u64| now.saturating_sub(w);
-    let (counts, offline, alerts, recent, d5, d15, d60, in_window) = tokio::try_join!(
+    let (counts, offline, alerts, recent, d5, d15, d60, registry) = tokio::try_join!(
         store.fleet_counts(),
         store.list(
             Presence::Disconnected,
@@ -87,16 +83,13 @@ pub async fn read_fleet(store: &Store, limit: u32, now: u64) -> Result<Fleet, Re
         store.dropped_since(since(w5)),
         store.dropped_since(since(w15)),
         store.dropped_since(since(w60)),
-        store.dropped_since(since(storm_settings.window_ms)),
+        async { Ok(store.storm_registry().await?) },
     )?;
-    let fleet_size = counts.connected + counts.disconnected;
-    let storm = storm_settings
-        .is_storm(in_window, fleet_size)
-        .then(|| StormNow {
-            clients: in_window,
-            share: in_window as f64 / fleet_size as f64,
-            window_ms: storm_settings.window_ms,
-        });
+    let storms = registry
+        .storms
+        .into_iter()
+        .filter(|s| s.ended_at.is_none())
+        .collect();
     let dropped = [(w5, d5), (w15, d15), (w60, d60)]
         .map(|(within_ms, clients)| Dropped { within_ms, clients })
         .to_vec();
@@ -112,7 +105,7 @@ pub async fn read_fleet(store: &Store, limit: u32, now: u64) -> Result<Fleet, Re
         offline,
         recent,
         dropped,
-        storm,
+        storms,
         flapping,
         pending,
         limit,

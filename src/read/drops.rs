@@ -109,3 +109,49 @@ impl Store {
             .map_or(0, |n| n.max(0) as u64))
     }
 }
+
+/// A client's place in a listing's oldest-first order: its state's timestamp, then its id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Position {
+    pub at: u64,
+    pub client_id: String,
+}
+
+impl Store {
+    /// The next `limit` clients in `presence` (with a timestamp before `before`, when given)
+    /// after `after`, oldest first: each shard's from `after`'s timestamp on, by pages of
+    /// clientId and eventTimestamp only, merged. A sweep of any size pages through its scope
+    /// with this, holding one page at a time; each page reads at most `limit` entries a shard.
+    pub async fn oldest_page(
+        &self,
+        presence: Presence,
+        before: Option<u64>,
+        after: Option<&Position>,
+        limit: usize,
+    ) -> Result<Vec<Position>, ReadError> {
+        let q = ShardQuery {
+            from: after.map(|p| p.at),
+            before,
+            drops_only: true,
+            // Each shard's first `limit` past the cursor (ties at its time skipped in the shard).
+            after: after.map(|p| (p.at, p.client_id.as_str().into())),
+            limit: Some(limit),
+            page_size: Some(i32::try_from(limit).unwrap_or(i32::MAX)),
+            ..ShardQuery::new(presence)
+        };
+        let mut all: Vec<Position> = Vec::new();
+        for result in self.query_shards(q).await? {
+            if let ShardResult::Drops(rows) = result {
+                all.extend(rows.into_iter().map(|r| Position {
+                    at: r.at,
+                    client_id: r.client_id,
+                }));
+            }
+        }
+        all.retain(|p| after.is_none_or(|a| p > a));
+        all.sort_unstable();
+        all.truncate(limit);
+        Ok(all)
+    }
+}

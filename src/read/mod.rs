@@ -18,7 +18,7 @@ use aws_sdk_dynamodb::Client;
 use thiserror::Error;
 use tokio::task::JoinSet;
 
-pub use drops::DropRow;
+pub use drops::{DropRow, Position};
 pub use listing::{Listing, Order};
 pub use summary::{offline_alert, AlertPage, Alerted, Summary, OFFLINE_BUCKETS_MS};
 
@@ -91,6 +91,8 @@ struct ShardQuery {
     drops_only: bool,
     /// Only clients whose id begins with this (a filter: the read capacity is the same).
     id_prefix: Option<std::sync::Arc<str>>,
+    /// With `drops_only`: only rows past this place in (timestamp, client id) order.
+    after: Option<(u64, std::sync::Arc<str>)>,
 }
 
 impl ShardQuery {
@@ -106,6 +108,7 @@ impl ShardQuery {
             newest_first: false,
             drops_only: false,
             id_prefix: None,
+            after: None,
         }
     }
 }
@@ -196,12 +199,16 @@ async fn query_shard(
         let page = page.map_err(dynamo_error("Query", &table))?;
         count += page.count() as u64;
         if q.drops_only {
-            drops.extend(
-                page.items
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(DropRow::from_item),
-            );
+            let rows = page.items.unwrap_or_default().into_iter();
+            let past = |d: &DropRow| {
+                q.after
+                    .as_ref()
+                    .is_none_or(|(at, id)| (d.at, d.client_id.as_str()) > (*at, &**id))
+            };
+            drops.extend(rows.filter_map(DropRow::from_item).filter(past));
+            if q.limit.is_some_and(|limit| drops.len() >= limit) {
+                break;
+            }
             continue;
         }
         items.extend(page.items.unwrap_or_default());

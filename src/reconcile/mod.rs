@@ -4,9 +4,11 @@
 //! - [`broker`]: the broker's view of a client (iot-data `GetConnection`), paced.
 //! - [`repair`]: a repair's writes: the conditional status update and its `reconciled` row, in
 //!   one transaction.
-//! - [`pass`]: check clients against the broker, write repairs.
+//! - [`pass`]: check clients against the broker, write repairs; page through a scope.
+//! - [`cursor`]: where the scheduled reconciler left off in its scope.
 
 pub mod broker;
+pub mod cursor;
 pub mod pass;
 pub mod repair;
 pub mod rule;

@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 
 use crate::config::Scope;
 use crate::event::Presence;
-use crate::read::ReadError;
+use crate::read::{Position, ReadError};
 use crate::reconcile::broker::{Broker, BrokerError, Pace};
 use crate::reconcile::repair::RepairError;
 use crate::reconcile::rule::{plan, BrokerAnswer, Finding, Unsettled};
@@ -103,7 +103,29 @@ pub struct Sweep {
     pub throttled: u64,
     /// The pace at the end (calls a second).
     pub final_rate: f64,
+    /// The index of the first client the sweep did not check (its deadline came first), if
+    /// any: where the next run resumes.
+    #[serde(skip)]
+    pub resume_at: Option<usize>,
 }
+
+/// What a paged run over a scope did ([`Reconciler::run_scope`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScopeRun {
+    #[serde(flatten)]
+    pub sweep: Sweep,
+    /// Pages of the scope read.
+    pub pages: u64,
+    /// The scope was swept to its end (the next run starts a new cycle from the oldest).
+    pub finished: bool,
+    /// The run started where an earlier one left off.
+    pub resumed: bool,
+}
+
+/// Clients read from the scope at a time: one page of the listing, checked before the next is
+/// read, so a run holds at most this many ids whatever the fleet's size.
+pub const SCOPE_PAGE: usize = 500;
 
 impl Sweep {
     fn count(&mut self, action: Action) {
@@ -128,6 +150,10 @@ pub struct Reconciler {
 }
 
 impl Reconciler {
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     pub fn new(store: Store, broker: Broker, apply: bool) -> Self {
         Reconciler {
             store,
@@ -137,19 +163,27 @@ impl Reconciler {
     }
 
     /// The clients of a scope, oldest in their state first (the likeliest to be wrong): the
-    /// status index, never a table scan. `now_ms` places the "for at least" bounds.
+    /// status index by pages of ids, never a table scan. `now_ms` places the "for at least"
+    /// bounds. The whole scope in memory (ids only): for the CLI's counts and tests; the
+    /// scheduled function pages with [`Reconciler::run_scope`].
     pub async fn select(&self, scope: &Scope, now_ms: u64) -> Result<Vec<String>, ReadError> {
-        let before = |d: &std::time::Duration| Some(now_ms.saturating_sub(d.as_millis() as u64));
-        let wanted = match scope {
-            Scope::Clients(ids) => return Ok(ids.clone()),
-            Scope::ConnectedFor(d) => vec![(Presence::Connected, before(d))],
-            Scope::DisconnectedFor(d) => vec![(Presence::Disconnected, before(d))],
-            Scope::All => vec![(Presence::Connected, None), (Presence::Disconnected, None)],
-        };
+        if let Scope::Clients(ids) = scope {
+            return Ok(ids.clone());
+        }
         let mut ids = Vec::new();
-        for (presence, before) in wanted {
-            let listed = self.store.list(presence, before, None, None).await?;
-            ids.extend(listed.into_iter().map(|s| s.client_id));
+        for (presence, before) in scope_states(scope, now_ms) {
+            let mut after = None;
+            loop {
+                let page = self
+                    .store
+                    .oldest_page(presence, before, after.as_ref(), SCOPE_PAGE)
+                    .await?;
+                let Some(last) = page.last().cloned() else {
+                    break;
+                };
+                ids.extend(page.into_iter().map(|p| p.client_id));
+                after = Some(last);
+            }
         }
         Ok(ids)
     }
@@ -169,25 +203,28 @@ impl Reconciler {
         mut each: impl FnMut(&Check),
     ) -> Sweep {
         let mut sweep = Sweep::default();
-        let mut pending: VecDeque<(String, u32)> =
-            client_ids.iter().map(|id| (id.clone(), 0)).collect();
+        let mut pending: VecDeque<(usize, String, u32)> = client_ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (i, id.clone(), 0))
+            .collect();
         let mut tasks = JoinSet::new();
         loop {
             while tasks.len() < IN_FLIGHT && keep_going() {
-                let Some((client_id, tries)) = pending.pop_front() else {
+                let Some((index, client_id, tries)) = pending.pop_front() else {
                     break;
                 };
                 pace.wait().await;
                 let (me, at) = (self.clone(), now());
                 tasks.spawn(carried(async move {
                     let result = me.check(&client_id, at).await;
-                    (client_id, tries, result)
+                    (index, client_id, tries, result)
                 }));
             }
             let Some(done) = tasks.join_next().await else {
                 break;
             };
-            let (client_id, tries, result) = match done {
+            let (index, client_id, tries, result) = match done {
                 Ok(done) => done,
                 // A panicking check is a bug; the sweep goes on and counts nothing for it.
                 Err(err) => {
@@ -202,7 +239,7 @@ impl Reconciler {
                     sweep.throttled += 1;
                     pace.slow_down();
                     tracing::warn!(client_id, rate = pace.rate(), "throttled; slowing down");
-                    pending.push_front((client_id, tries + 1));
+                    pending.push_front((index, client_id, tries + 1));
                 }
                 result => {
                     let check = self.settle(&client_id, result);
@@ -212,7 +249,84 @@ impl Reconciler {
             }
         }
         sweep.final_rate = pace.rate();
+        sweep.resume_at = pending.iter().map(|(index, ..)| *index).min();
         sweep
+    }
+
+    /// Sweeps `scope` page by page ([`SCOPE_PAGE`] clients, oldest first), from `start` (after
+    /// that place; `None`: from the oldest), calling `cursor` with the place reached after each
+    /// page (`None` once the scope is done), until the scope ends or `keep_going` says stop.
+    /// Memory stays one page, whatever the scope's size.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn run_scope(
+        &self,
+        scope: &Scope,
+        start: Option<(Presence, Position)>,
+        pace: &mut Pace,
+        now: impl Fn() -> u64 + Copy,
+        keep_going: impl Fn() -> bool + Copy,
+        mut cursor: impl AsyncFnMut(Option<(Presence, Position)>) -> Result<(), ReconcileError>,
+        mut each: impl FnMut(&Check),
+    ) -> Result<ScopeRun, ReconcileError> {
+        let at = now();
+        let states = scope_states(scope, at);
+        let mut run = ScopeRun {
+            resumed: start.is_some(),
+            ..ScopeRun::default()
+        };
+        if let Scope::Clients(ids) = scope {
+            run.sweep = self.sweep(ids, pace, now, keep_going, each).await;
+            run.finished = run.sweep.resume_at.is_none();
+            return Ok(run);
+        }
+        // Resume in the state the cursor names (connected comes before disconnected).
+        let mut place = start;
+        let first = place
+            .as_ref()
+            .and_then(|(p, _)| states.iter().position(|(s, _)| s == p))
+            .unwrap_or(0);
+        if place
+            .as_ref()
+            .is_some_and(|(p, _)| !states.iter().any(|(s, _)| s == p))
+        {
+            place = None;
+        }
+        for &(presence, before) in &states[first..] {
+            let mut after = place.take().map(|(_, position)| position);
+            loop {
+                if !keep_going() {
+                    return Ok(run);
+                }
+                let page = self
+                    .store
+                    .oldest_page(presence, before, after.as_ref(), SCOPE_PAGE)
+                    .await?;
+                run.pages += 1;
+                if page.is_empty() {
+                    break;
+                }
+                let ids: Vec<String> = page.iter().map(|p| p.client_id.clone()).collect();
+                let swept = self.sweep(&ids, pace, now, keep_going, &mut each).await;
+                let resume = swept.resume_at;
+                add(&mut run.sweep, swept);
+                match resume {
+                    // The deadline came mid-page: resume before the first client not checked.
+                    Some(0) => return Ok(run),
+                    Some(i) => {
+                        cursor(Some((presence, page[i - 1].clone()))).await?;
+                        return Ok(run);
+                    }
+                    None => {
+                        let last = page[page.len() - 1].clone();
+                        cursor(Some((presence, last.clone()))).await?;
+                        after = Some(last);
+                    }
+                }
+            }
+        }
+        cursor(None).await?;
+        run.finished = true;
+        Ok(run)
     }
 
     fn settle(&self, client_id: &str, result: Result<Check, ReconcileError>) -> Check {
@@ -286,4 +400,29 @@ impl Reconciler {
             error: None,
         })
     }
+}
+
+/// The states a scope sweeps, in order, each with its "for at least" bound at `now_ms`.
+fn scope_states(scope: &Scope, now_ms: u64) -> Vec<(Presence, Option<u64>)> {
+    let before = |d: &std::time::Duration| Some(now_ms.saturating_sub(d.as_millis() as u64));
+    match scope {
+        Scope::Clients(_) => Vec::new(),
+        Scope::ConnectedFor(d) => vec![(Presence::Connected, before(d))],
+        Scope::DisconnectedFor(d) => vec![(Presence::Disconnected, before(d))],
+        Scope::All => vec![(Presence::Connected, None), (Presence::Disconnected, None)],
+    }
+}
+
+/// Adds one page's sweep to a run's.
+fn add(total: &mut Sweep, page: Sweep) {
+    total.checked += page.checked;
+    total.agreed += page.agreed;
+    total.unsettled += page.unsettled;
+    total.would_repair += page.would_repair;
+    total.repaired += page.repaired;
+    total.changed += page.changed;
+    total.failed += page.failed;
+    total.throttled += page.throttled;
+    total.final_rate = page.final_rate;
+    total.resume_at = page.resume_at;
 }

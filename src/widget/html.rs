@@ -95,14 +95,20 @@ pub fn fleet(f: &Fleet, theme: Theme) -> String {
          <span class=\"n bad\" id=\"disconnected\">{}</span> disconnected</p>",
         f.connected, f.disconnected
     );
-    if let Some(storm) = &f.storm {
+    for storm in &f.storms {
+        let scope = match &storm.prefix {
+            Some(p) => format!("prefix {p}"),
+            None => "the fleet".to_owned(),
+        };
         let _ = write!(
             out,
-            "<p class=\"storm bad\" id=\"storm\">Storm: {} clients ({:.1}% of the fleet) \
-             dropped within {} and are still offline.</p>",
+            "<p class=\"storm bad\" id=\"storm\">Storm: {} clients ({:.1}% of {}) dropped \
+             from {} to {}; their single offline notices are held until it is over.</p>",
             storm.clients,
-            storm.share * 100.0,
-            escape(&duration(storm.window_ms))
+            100.0 * storm.clients as f64 / storm.scope_size.max(1) as f64,
+            escape(&scope),
+            escape(&iso_seconds(storm.first_drop_at)),
+            escape(&iso_seconds(storm.last_drop_at)),
         );
     }
     recent(&mut out, f);
@@ -176,7 +182,9 @@ fn legend() -> String {
          threshold, notice sent. <span class=\"warn\">flapping</span>: at least the flapping \
          count of connections within the flapping window. <strong>unknown</strong>: not in the events (a \
          disconnect whose connect was never seen has no connect time). <strong>Storm</strong>: at least {} \
-         clients and {}% of the fleet dropped within {} and are still offline. Dropped recently \
+         clients and {}% of the fleet (or of one client-id prefix) dropped within {}, as the alerter \
+         declared it: one storm notice, the single offline notices held until nine in ten are \
+         back. Dropped recently \
          counts only clients still offline: one that came back is connected again.</p>",
         storm.min_clients,
         storm.min_share * 100.0,

@@ -39,6 +39,7 @@ use crate::alert::storm::Dropped;
 use crate::event::MAX_CLIENT_ID_BYTES;
 use crate::read::Alerted;
 use crate::store::item::{EventRow, Status};
+use crate::store::storms::StormRecord;
 
 /// The `clientId` parameter: show one client's timeline.
 pub const CLIENT_ID_PARAM: &str = "clientId";
@@ -292,8 +293,9 @@ pub struct Fleet {
     /// Clients dropped within each of `crate::alert::storm::DROP_WINDOWS_MS`, and still
     /// offline, by COUNT queries.
     pub dropped: Vec<Dropped>,
-    /// The drops within the storm window, if they make a storm by the default bounds.
-    pub storm: Option<StormNow>,
+    /// The storms the alerter has declared and not yet found over (its storm registry): the
+    /// same storms, and the same numbers, as its storm notices.
+    pub storms: Vec<StormRecord>,
     /// Clients in a flapping episode found in one page of the alert index.
     pub flapping: Vec<Alerted>,
     /// Clients with an outage pending, found in the same page.
@@ -301,14 +303,6 @@ pub struct Fleet {
     pub limit: u32,
     /// When it was read (ms).
     pub now: u64,
-}
-
-/// A storm under way: this many clients dropped within the storm window.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct StormNow {
-    pub clients: u64,
-    pub share: f64,
-    pub window_ms: u64,
 }
 
 /// What a client's timeline shows, as read (see [`html::timeline`]).

@@ -222,7 +222,9 @@ pub async fn run(a: Args) -> Result {
         let mut others: Vec<Value> = Vec::new();
         for (subject, raw, message) in drain(&queue).await? {
             let client = message["clientId"].as_str().unwrap_or("");
-            if timeline_clients.contains(client) {
+            // A storm's notices name no client: they are about the timeline's drops.
+            let fleet_notice = matches!(message["kind"].as_str(), Some("storm" | "recovery"));
+            if fleet_notice || timeline_clients.contains(client) {
                 let kind = message["kind"].as_str().unwrap_or("?");
                 println!("  {clock}  {kind:<11} {subject}");
                 received.push((raw, message));
@@ -264,11 +266,12 @@ pub async fn run(a: Args) -> Result {
     let mut got: Vec<String> = received
         .iter()
         .map(|(_, m)| {
-            format!(
-                "{}:{}",
-                m["kind"].as_str().unwrap_or("?"),
-                m["clientId"].as_str().unwrap_or("?")
-            )
+            // A storm is named by its scope: the prefix, or `*` for the fleet.
+            let who = m["clientId"]
+                .as_str()
+                .or_else(|| m["prefix"].as_str())
+                .unwrap_or("*");
+            format!("{}:{who}", m["kind"].as_str().unwrap_or("?"))
         })
         .collect();
     got.sort();

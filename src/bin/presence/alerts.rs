@@ -66,16 +66,21 @@ fn print_pass(at: u64, report: &RunReport, format: Format) {
         return;
     }
     println!(
-        "alert pass at {}: {} due, sent {} offline, {} back-online, {} flapping; {} scheduled, {} settled, {} skipped, {} raced",
+        "alert pass at {}: {} due, sent {} offline, {} back-online, {} flapping, {} storm, {} recovery; {} held and {} folded by storms; {} scheduled, {} settled, {} skipped, {} raced, {} deferred",
         iso_seconds(at),
         report.due,
         report.offline,
         report.back_online,
         report.flapping,
+        report.storms,
+        report.recoveries,
+        report.held,
+        report.folded,
         report.scheduled,
         report.settled,
         report.skipped,
-        report.raced
+        report.raced,
+        report.deferred
     );
     for err in &report.errors {
         eprintln!("presence: {err}");

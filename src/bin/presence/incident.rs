@@ -137,6 +137,16 @@ fn print_incident(view: &Incident, settings: &StormSettings) {
             duration(settings.window_ms)
         ),
     }
+    if !view.declared.is_empty() {
+        println!("\ndeclared by the alerter (presence storms has the details):");
+        for s in &view.declared {
+            let state = match s.ended_at {
+                Some(end) => format!("over at {}", iso_seconds(end)),
+                None => "open".to_owned(),
+            };
+            println!("  {}: {} clients, {state}", s.id, s.clients);
+        }
+    }
     breakdown("REASON (LAST HOUR)", &view.reasons);
     breakdown("PREFIX (LAST HOUR)", &view.prefixes);
     if !view.newest.is_empty() {

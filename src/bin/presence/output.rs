@@ -87,6 +87,9 @@ pub struct StatusView<'a> {
     principal: Option<Option<&'a str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     source_ip: Option<Option<&'a str>>,
+    /// The storm holding this client's `offline` notice (`presence storms`), if one does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    held_by_storm: Option<&'a str>,
 }
 
 /// The broker's session settings, flattened into [`StatusView`].
@@ -117,6 +120,7 @@ impl<'a> StatusView<'a> {
             broker: None,
             principal: None,
             source_ip: None,
+            held_by_storm: None,
         }
     }
 
@@ -146,8 +150,20 @@ impl<'a> StatusView<'a> {
             }),
             principal: principal.then_some(st.principal_identifier.as_deref()),
             source_ip: socket.then_some(st.ip_address.as_deref()),
+            held_by_storm: held_by(st),
         }
     }
+}
+
+/// The storm holding the client's pending `offline` notice, while it is offline.
+pub fn held_by(st: &Status) -> Option<&str> {
+    let pending = st
+        .pending_outage
+        .as_ref()
+        .filter(|o| o.alerted_at.is_none())?;
+    (!st.connected)
+        .then_some(pending.held_by.as_deref())
+        .flatten()
 }
 
 /// One row of `history -o json`: every field present, null when unknown.

@@ -161,6 +161,15 @@ fn print_status(
             )),
         ]);
     }
+    if let Some(storm) = crate::output::held_by(st) {
+        t.add_row(vec![
+            Cell::new("alert"),
+            Cell::new(format!(
+                "offline notice held by {storm} (presence storms): sent only if still offline a \
+                 threshold past its end"
+            )),
+        ]);
+    }
     if principal {
         t.add_row(vec![
             Cell::new("principal"),

@@ -2,7 +2,7 @@ use super::*;
 use crate::read::Alerted;
 use crate::rule::Outcome;
 use crate::store::item::{Episode, Outage};
-use crate::widget::StormNow;
+use crate::store::storms::StormRecord;
 
 const NOW: u64 = 1_800_000_000_000;
 const MIN: u64 = 60_000;
@@ -26,7 +26,7 @@ fn fleet_of(offline: Vec<Status>, connected: u64, disconnected: u64) -> Fleet {
         offline,
         recent: Vec::new(),
         dropped: Vec::new(),
-        storm: None,
+        storms: vec![],
         flapping: Vec::new(),
         pending: Vec::new(),
         limit: 20,
@@ -46,7 +46,9 @@ fn dropped_recently_newest_first_with_the_counts_a_storm_and_the_legend() {
     assert!(!page.contains("Storm:"), "{page}");
     assert!(page.contains("Legend."), "{page}");
     assert!(
-        page.contains("at least 50 clients and 1% of the fleet dropped within 2m"),
+        page.contains(
+            "at least 50 clients and 1% of the fleet (or of one client-id prefix) dropped within 2m"
+        ),
         "the legend states the storm bounds: {page}"
     );
 
@@ -59,15 +61,27 @@ fn dropped_recently_newest_first_with_the_counts_a_storm_and_the_legend() {
         .zip([60, 70, 80])
         .map(|(&within_ms, clients)| Dropped { within_ms, clients })
         .collect();
-    f.storm = Some(StormNow {
+    f.storms = vec![StormRecord {
+        id: format!("storm/*/{}", NOW - 3 * MIN),
+        prefix: None,
+        first_drop_at: NOW - 3 * MIN,
+        last_drop_at: NOW - 2 * MIN,
         clients: 60,
-        share: 0.06,
-        window_ms: 2 * MIN,
-    });
+        scope_size: 1_000,
+        reasons: Default::default(),
+        prefixes: Default::default(),
+        sample: vec![],
+        detected_at: NOW - MIN,
+        notified_at: Some(NOW - MIN),
+        ended_at: None,
+        still_offline: None,
+        recovery_notified_at: None,
+    }];
     let page = text(&fleet(&f, Theme::Dark));
     assert!(
         page.contains(
-            "Storm: 60 clients (6.0% of the fleet) dropped within 2m and are still offline."
+            "Storm: 60 clients (6.0% of the fleet) dropped from 2027-01-15T07:57:00Z to \
+             2027-01-15T07:58:00Z; their single offline notices are held until it is over."
         ),
         "{page}"
     );
