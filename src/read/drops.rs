@@ -43,12 +43,21 @@ impl DropRow {
 }
 
 impl Store {
-    /// Clients disconnected now whose disconnect is in `[from, before)`, in no order.
-    pub async fn drops(&self, from: u64, before: Option<u64>) -> Result<Vec<DropRow>, ReadError> {
+    /// Clients disconnected now whose disconnect is in `[from, before)`, in no order; at most
+    /// about `cap` of them (each shard's earliest `cap / shards`), so that memory stays bounded
+    /// whatever the drop.
+    pub async fn drops(
+        &self,
+        from: u64,
+        before: Option<u64>,
+        cap: Option<usize>,
+    ) -> Result<Vec<DropRow>, ReadError> {
+        let shards = self.shard_layout().await?.read_shards().max(1) as usize;
         let q = ShardQuery {
             from: Some(from),
             before,
             drops_only: true,
+            limit: cap.map(|c| c.div_ceil(shards)),
             ..ShardQuery::new(Presence::Disconnected)
         };
         let mut all = Vec::new();

@@ -54,6 +54,12 @@ pub const MAX_STORMS: usize = 32;
 /// pass, a throttled invocation) still sees a burst whole.
 pub const MIN_LOOKBACK_MS: u64 = 10 * 60_000;
 
+/// The most drops a pass (or the incident view) reads: each shard's earliest share of it.
+/// About 25 MB, so the alerter stays inside 128 MB whatever the drop; a burst this large is a
+/// storm for any fleet up to 25 million clients at the default 1%. A storm larger than this
+/// counts the drops it read (its recovery counts by COUNT queries, which read them all).
+pub const MAX_WATCHED_DROPS: usize = 250_000;
+
 /// How far back each pass reads drops: two storm windows, at least [`MIN_LOOKBACK_MS`].
 pub fn lookback_ms(settings: &StormSettings) -> u64 {
     settings.window_ms.saturating_mul(2).max(MIN_LOOKBACK_MS)
