@@ -43,6 +43,25 @@ pub const TOPIC_CLIENT_ID_FIELD: &str = "topicClientId";
 /// which must never be mistaken for a client's status.
 pub const RESERVED_PREFIX: &str = "$iot-presence/";
 
+/// What is wrong with a client id given outside an event (a CLI argument): empty, longer than
+/// AWS allows, or one of the status table's own keys; `None` for a client id that may be one.
+pub fn client_id_problem(client_id: &str) -> Option<String> {
+    if client_id.is_empty() {
+        Some("must not be empty".to_owned())
+    } else if client_id.len() > MAX_CLIENT_ID_BYTES {
+        Some(format!(
+            "is {} bytes long; AWS IoT allows at most {MAX_CLIENT_ID_BYTES}",
+            client_id.len()
+        ))
+    } else if client_id.starts_with(RESERVED_PREFIX) {
+        Some(format!(
+            "begins with {RESERVED_PREFIX:?}, reserved for the status table's own items"
+        ))
+    } else {
+        None
+    }
+}
+
 /// The key of the shard settings item (see [`RESERVED_PREFIX`]).
 pub const RESERVED_CLIENT_ID: &str = "$iot-presence/status-shards";
 

@@ -162,7 +162,11 @@ pub async fn incident_at(
 ) -> Result<Incident, ReadError> {
     let longest = DROP_WINDOWS_MS[DROP_WINDOWS_MS.len() - 1];
     let (drops, fleet, registry) = tokio::try_join!(
-        store.drops(now.saturating_sub(longest), None, Some(watch::MAX_WATCHED_DROPS)),
+        store.drops(
+            now.saturating_sub(longest),
+            None,
+            Some(watch::MAX_WATCHED_DROPS)
+        ),
         store.fleet_counts(),
         async { Ok(store.storm_registry().await?) },
     )?;

@@ -98,7 +98,11 @@ impl Alerter {
         let since = now.saturating_sub(lookback_ms(&settings));
         let mut drops = self
             .store
-            .drops(since, Some(now.saturating_add(1)), Some(watch::MAX_WATCHED_DROPS))
+            .drops(
+                since,
+                Some(now.saturating_add(1)),
+                Some(watch::MAX_WATCHED_DROPS),
+            )
             .await
             .map_err(|e| AlertError::Drops(Box::new(e)))?;
         drops.sort_by(|a, b| (a.at, &a.client_id).cmp(&(b.at, &b.client_id)));

@@ -68,6 +68,7 @@ pub enum Format {
 pub enum Command {
     /// One client's connectivity (like `aws iot get-thing-connectivity-data`)
     Status {
+        #[arg(value_parser = parse_client_id)]
         client_id: String,
         /// Include network details (the client's IP address)
         #[arg(long)]
@@ -103,6 +104,7 @@ pub enum Command {
     },
     /// One client's event log, oldest first, with each event's outcome
     History {
+        #[arg(value_parser = parse_client_id)]
         client_id: String,
         /// From this time: a duration ago (1h, 2d) or RFC 3339 (2025-11-21T08:00:00Z)
         #[arg(long, value_parser = parse_time)]
@@ -130,6 +132,7 @@ pub enum Command {
     /// Set a client's own offline-alert threshold (overrides the stack's OfflineThresholdMs)
     #[command(group(ArgGroup::new("value").required(true).args(["threshold", "clear"])))]
     Threshold {
+        #[arg(value_parser = parse_client_id)]
         client_id: String,
         #[arg(value_parser = parse_threshold, help = format!(
             "Offline time before an alert, {} to {} (e.g. 90s, 15m, 2h)",
@@ -184,7 +187,7 @@ pub enum Command {
     #[command(group(ArgGroup::new("which").required(true).args(["client", "all"])))]
     Rebuild {
         /// One client
-        #[arg(long)]
+        #[arg(long, value_parser = parse_client_id)]
         client: Option<String>,
         /// Every client in the event log (scans the event table)
         #[arg(long)]
@@ -231,6 +234,19 @@ fn parse_positive_duration(text: &str) -> Result<Duration, String> {
             "{text:?} is zero: give a duration above 0 (15m, 1h)"
         )),
         Err(_) => Err(format!("{text:?} is not a duration (15m, 1h)")),
+    }
+}
+
+/// A client id argument: not empty, at most 128 bytes, not one of the status table's own keys
+/// (the error echoes at most 60 characters of it).
+pub fn parse_client_id(text: &str) -> Result<String, String> {
+    match iot_presence::event::client_id_problem(text) {
+        None => Ok(text.to_owned()),
+        Some(problem) => {
+            let shown: String = text.chars().take(60).collect();
+            let more = if shown.len() < text.len() { "..." } else { "" };
+            Err(format!("the client id {shown:?}{more} {problem}"))
+        }
     }
 }
 
@@ -305,6 +321,36 @@ mod tests {
         assert!(parse_time("yesterday")
             .unwrap_err()
             .contains("neither a duration"));
+    }
+
+    /// Every command that takes a client id refuses an empty one, an over-long one and the
+    /// status table's own keys (a threshold on the storm registry would write onto it).
+    #[test]
+    fn client_ids_are_checked_before_anything_runs() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args.iter().copied());
+        let err = |args: &[&str]| parse(args).err().expect("refused").to_string();
+        let long = "x".repeat(129);
+        for id in [
+            "",
+            "$iot-presence/status-shards",
+            "$iot-presence/storms",
+            long.as_str(),
+        ] {
+            for args in [
+                vec!["presence", "threshold", id, "5m"],
+                vec!["presence", "status", id],
+                vec!["presence", "history", id],
+                vec!["presence", "rebuild", "--client", id],
+                vec!["presence", "availability", id],
+                vec!["presence", "reconcile", id],
+            ] {
+                let e = err(&args);
+                assert!(e.contains("the client id"), "{args:?}: {e}");
+            }
+        }
+        assert!(err(&["presence", "threshold", &long, "5m"]).contains("129 bytes"));
+        assert!(err(&["presence", "status", "$iot-presence/storms"]).contains("reserved"));
+        assert!(parse(&["presence", "threshold", "pump-7", "5m"]).is_ok());
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::{iso_seconds, parse_time, table, Failure, Format};
 #[command(group(ArgGroup::new("which").required(true).args(["client_ids", "all"])))]
 pub struct AvailabilityArgs {
     /// The clients to report on
+    #[arg(value_parser = crate::args::parse_client_id)]
     client_ids: Vec<String>,
     /// Every client in the status table (a fleet table, worst first, and fleet totals)
     #[arg(long)]

@@ -29,6 +29,7 @@ use crate::{iso_seconds, table, Failure, Format};
     .args(["client_ids", "connected_for", "disconnected_for", "all"])))]
 pub struct ReconcileArgs {
     /// The clients to check
+    #[arg(value_parser = crate::args::parse_client_id)]
     client_ids: Vec<String>,
     /// Every client connected for at least this long (where lost disconnects hide), e.g. 1h
     #[arg(long, value_parser = humantime::parse_duration)]
