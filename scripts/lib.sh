@@ -76,11 +76,21 @@ start_local_dynamodb() {
   local host="${1:-127.0.0.1}" port dynoxide
   "$root/scripts/local-servers.sh" install dynamodb
   dynoxide="$("$root/scripts/local-servers.sh" dynoxide)"
-  port="$(free_port)"
-  "$dynoxide" serve --host "$host" --port "$port" --log quiet >"$work/dynamodb.log" 2>&1 &
-  cleanup_pids+=("$!")
-  wait_for 30 "the local DynamoDB server (dynoxide) on $host:$port" \
-    bash -c "exec 3<>/dev/tcp/$host/$port"
+  # A free port can be taken between the check and the bind (another process's outgoing
+  # connection): then dynoxide exits at once, and it is started again on another port (5 tries).
+  local attempt pid
+  for attempt in 1 2 3 4 5; do
+    port="$(free_port)"
+    "$dynoxide" serve --host "$host" --port "$port" --log quiet >"$work/dynamodb.log" 2>&1 &
+    pid=$!
+    cleanup_pids+=("$pid")
+    if wait_for 30 "the local DynamoDB server (dynoxide) on $host:$port" \
+      bash -c "exec 3<>/dev/tcp/$host/$port || ! kill -0 $pid"; then
+      kill -0 "$pid" 2>/dev/null && break
+      echo "dynoxide could not bind $host:$port (attempt $attempt): $(cat "$work/dynamodb.log")" >&2
+    fi
+    ((attempt < 5)) || { echo "dynoxide did not start" >&2; return 1; }
+  done
   endpoint="http://$host:$port"
   status_table=presence-status
   events_table=presence-events
