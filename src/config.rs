@@ -6,7 +6,7 @@
 //! | `EVENTS_TABLE_NAME` | the event table (raw event log) | required |
 //! | `TIMESTAMP_WINDOW_MS` | W of the ordering rule, 0..=1800000 | 120000 |
 //! | `EVENT_RETENTION_DAYS` | event-table TTL, 1..=3650 days | 30 |
-//! | `FUTURE_SKEW_MS` | how far ahead of the receiving clock an event's timestamp may be before it is rejected as `invalid`, 0..=3600000 | 300000 |
+//! | `FUTURE_SKEW_MS` | how far ahead of the receiving clock an event's timestamp may be before it is rejected as `invalid`, 0..=3600000 | 120000 |
 //! | `STATUS_RETENTION_DAYS` | status items of clients silent this long expire (DynamoDB TTL on `expiresAt`), 0 (never)..=3650 days | 0 |
 //!
 //! The alerter function reads the two table names and:
@@ -88,12 +88,12 @@ pub const MAX_WINDOW_MS: u64 = 30 * 60 * 1000;
 pub const DEFAULT_RETENTION_DAYS: u32 = 30;
 pub const MAX_RETENTION_DAYS: u32 = 3650;
 
-/// An event stamped further ahead of the receiving clock than this is rejected: one event from
-/// the future would otherwise win the ordering rule (rule 2) against every genuine event until
-/// the clock caught up. AWS stamps events on its own clock, so a genuine event is never ahead
-/// by more than the timestamps' approximation (±2 minutes documented) plus the Lambda host's
-/// clock error; 5 minutes leaves room for both.
-pub const DEFAULT_FUTURE_SKEW_MS: u64 = 5 * 60 * 1000;
+/// An event stamped further ahead of the receiving clock than this is rejected as `invalid`
+/// (kept, never applied). AWS stamps events on its own clock, so a genuine event is ahead by at
+/// most the timestamps' documented approximation, ±2 minutes (the Lambda host's clock is
+/// NTP-synchronised to well under a second). An accepted event's lead cannot hold a status:
+/// the rule counts a timestamp ahead of the clock as the receipt (`LifecycleEvent::observed_at`).
+pub const DEFAULT_FUTURE_SKEW_MS: u64 = 2 * 60 * 1000;
 pub const MAX_FUTURE_SKEW_MS: u64 = 60 * 60 * 1000;
 
 /// SDK timeouts. The function does at most two DynamoDB calls per event; with the SDK's default

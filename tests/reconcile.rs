@@ -58,7 +58,14 @@ impl Fixture {
     }
 
     async fn record(&self, payload: &str) -> Outcome {
-        handle(&self.store, payload, NOW).await.unwrap().outcome
+        self.record_at(payload, NOW).await
+    }
+
+    async fn record_at(&self, payload: &str, received: u64) -> Outcome {
+        handle(&self.store, payload, received)
+            .await
+            .unwrap()
+            .outcome
     }
 
     async fn sweep(&self, ids: &[&str], apply: bool) -> (Sweep, Vec<Check>) {
@@ -175,7 +182,7 @@ async fn a_lost_connect_is_repaired_and_its_disconnect_applies() {
     assert_eq!(n(&item, attr::SESSION_EXPIRY), Some(3600));
     // The device drops after the check: its disconnect applies, whatever its version.
     let drop = event("dev-2", "disconnected", "s9", 0, NOW + 4 * MIN);
-    assert_eq!(f.record(&drop).await, Outcome::Applied);
+    assert_eq!(f.record_at(&drop, NOW + 4 * MIN).await, Outcome::Applied);
 }
 
 #[tokio::test]

@@ -84,14 +84,15 @@ pub fn status_update(
     status_retention_days: u32,
     status_shards: u32,
 ) -> Result<Option<StatusUpdate>, ExprError> {
-    let Some(observed) = event.observed() else {
+    // Received now: a timestamp ahead of the clock counts as now (see `observed_at`).
+    let Some(observed) = event.observed_at(now_ms) else {
         return Ok(None);
     };
     let mut e = Expr::new();
     let condition = status_condition(&mut e, &observed, window);
     e.require(condition);
 
-    let ts = e.value("ts", n(event.timestamp));
+    let ts = e.value("ts", n(observed.timestamp));
     let sid = e.value("sid", s(&event.session_identifier));
     let version = e.value("version", n(observed.version));
     let now = e.value("now", n(now_ms));
@@ -118,7 +119,7 @@ pub fn status_update(
         let due = e.name(attr::ALERT_DUE_AT);
         let first_look = e.value(
             "firstLook",
-            n(u128::from(event.timestamp) + u128::from(FIRST_LOOK_MS)),
+            n(u128::from(observed.timestamp) + u128::from(FIRST_LOOK_MS)),
         );
         e.set_to(
             attr::ALERT_DUE_AT,
@@ -147,7 +148,8 @@ pub fn status_update(
             e.set(attr::CONNECTED, AttributeValue::Bool(true));
             e.set(attr::DISCONNECT_REASON, s(REASON_NONE));
             e.set_to(attr::CONNECTED_AT, &ts);
-            let mut details = HashMap::from([(attr::CONNECTED_AT.to_owned(), n(event.timestamp))]);
+            let mut details =
+                HashMap::from([(attr::CONNECTED_AT.to_owned(), n(observed.timestamp))]);
             match &event.ip_address {
                 Some(ip) => {
                     details.insert(attr::IP_ADDRESS.to_owned(), s(ip));
@@ -180,7 +182,7 @@ pub fn status_update(
             let outage = Outage {
                 session: event.session_identifier.clone(),
                 version: Some(observed.version),
-                disconnected_at: event.timestamp,
+                disconnected_at: observed.timestamp,
                 reason: reason.to_owned(),
                 alerted_at: None,
                 held_by: None,
@@ -272,7 +274,7 @@ impl Store {
             self.status_retention_days,
             shards,
         )?;
-        match (event.observed(), update) {
+        match (event.observed_at(now_ms), update) {
             (Some(observed), Some(update)) => {
                 self.update_status(event, observed, event_key, update).await
             }
