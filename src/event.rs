@@ -24,8 +24,11 @@ pub const MAX_PAYLOAD_BYTES: usize = 128 * 1024;
 /// DynamoDB's limit on a sort key (the event key), in bytes.
 pub const MAX_SORT_KEY_BYTES: usize = 1024;
 /// The longest event key an accepted event can have: 13 digits, `#`, the longest event type,
-/// `#`, the longest session. Checked against DynamoDB's limit at compile time.
-pub const MAX_EVENT_KEY_BYTES: usize = 13 + 1 + "connect_failed".len() + 1 + MAX_SESSION_BYTES;
+/// `#`, the longest session, `#v` and the longest version (20 digits; connect_failed, the
+/// longest type, has no version, so this over-counts by two characters at most). Checked
+/// against DynamoDB's limit at compile time.
+pub const MAX_EVENT_KEY_BYTES: usize =
+    13 + 1 + "connect_failed".len() + 1 + MAX_SESSION_BYTES + 2 + 20;
 const _: () = assert!(MAX_EVENT_KEY_BYTES <= MAX_SORT_KEY_BYTES);
 
 /// The largest timestamp we accept: 13 decimal digits of epoch milliseconds (year 2286).
@@ -413,17 +416,24 @@ impl LifecycleEvent {
         }
     }
 
-    /// The event's key in the event table: `{timestamp:013}#{eventType}#{sessionIdentifier}`.
+    /// The event's key in the event table:
+    /// `{timestamp:013}#{eventType}#{sessionIdentifier}#v{versionNumber}`, without `#v…` for
+    /// connect_failed (no version).
     ///
     /// Deterministic, so a redelivered event (Lambda retry, AWS duplicate) lands on the same row;
-    /// it starts with the zero-padded timestamp, so a key range is a time range. A connection has
-    /// one connected and one disconnected event; a persistent session has several connections,
-    /// but they follow one another, so their events of one type never share a millisecond, and
-    /// timestamp, type and session make the key unique without the version. (Adding the version
-    /// would change the key of events already stored, and a redelivery of one of them across an
-    /// upgrade would get a second row.) For connect_failed the session identifier is per attempt.
+    /// it starts with the zero-padded timestamp, so a key range is a time range. The version is
+    /// in the key because two distinct events may share the rest: a persistent session's
+    /// connections follow one another, but AWS's approximate timestamps can give two of them
+    /// the same millisecond, and a crafted pair certainly can; without it the second event found
+    /// the first one's row, read as "redelivered", and had no row of its own. For connect_failed
+    /// the session identifier is per attempt.
     pub fn event_key(&self) -> String {
-        event_key(self.timestamp, self.event_type, &self.session_identifier)
+        event_key(
+            self.timestamp,
+            self.event_type,
+            &self.session_identifier,
+            self.version_number,
+        )
     }
 }
 
@@ -444,8 +454,17 @@ pub fn client_prefix(client_id: &str) -> &str {
 
 /// Builds an event key; see [`LifecycleEvent::event_key`]. The lower bound of a time range is
 /// `format!("{from:013}")`.
-pub fn event_key(timestamp: u64, event_type: EventType, session: &str) -> String {
-    format!("{timestamp:013}#{}#{session}", event_type.as_str())
+pub fn event_key(
+    timestamp: u64,
+    event_type: EventType,
+    session: &str,
+    version: Option<u64>,
+) -> String {
+    let event_type = event_type.as_str();
+    match version {
+        Some(version) => format!("{timestamp:013}#{event_type}#{session}#v{version}"),
+        None => format!("{timestamp:013}#{event_type}#{session}"),
+    }
 }
 
 #[cfg(test)]

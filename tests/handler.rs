@@ -51,7 +51,7 @@ async fn a_session_connects_then_disconnects() {
     let payload = connected("dev-1", "s1", 7, T).to_string();
     let response = handle(&store, &payload, NOW).await.unwrap();
     assert_eq!(response.outcome, Outcome::Applied);
-    assert_eq!(response.event_key, format!("{T}#connected#s1"));
+    assert_eq!(response.event_key, format!("{T}#connected#s1#v7"));
 
     let item = status_item(&client, &tables, "dev-1").await.unwrap();
     assert_eq!(b(&item, attr::CONNECTED), Some(true));
@@ -264,7 +264,7 @@ async fn a_retry_after_a_crash_between_the_two_writes_ends_as_a_clean_delivery()
         )
         .key(
             attr::EVENT_KEY,
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("{T}#connected#s1")),
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("{T}#connected#s1#v1")),
         )
         .send()
         .await
@@ -474,4 +474,34 @@ async fn a_settings_only_item_counts_as_no_status() {
     let item = status_item(&client, &tables, "dev-10").await.unwrap();
     assert_eq!(b(&item, attr::CONNECTED), Some(true));
     assert_eq!(n(&item, "offlineThresholdSeconds"), Some(600));
+}
+
+/// Two distinct events that share the timestamp, type and session (two connections of one
+/// persistent session in one millisecond, or a crafted pair) each get a row of their own, once:
+/// the second is not read as a redelivery of the first.
+#[tokio::test]
+async fn events_that_differ_only_in_version_each_get_their_own_row() {
+    let (client, tables, store) = setup().await;
+    let first = connected("dev-v", "s1", 4, T).to_string();
+    let second = connected("dev-v", "s1", 5, T).to_string();
+    let a = handle(&store, &first, NOW).await.unwrap();
+    let b2 = handle(&store, &second, NOW).await.unwrap();
+    assert_eq!(
+        (a.outcome, b2.outcome),
+        (Outcome::Applied, Outcome::Applied)
+    );
+    assert_ne!(a.event_key, b2.event_key);
+    assert_eq!(b2.event_key, format!("{T}#connected#s1#v5"));
+    let item = status_item(&client, &tables, "dev-v").await.unwrap();
+    assert_eq!(n(&item, attr::VERSION), Some(5));
+    assert_eq!(s(&item, attr::LAST_EVENT_KEY), Some(b2.event_key.as_str()));
+    let rows = event_rows(&client, &tables, "dev-v").await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(rows.iter().all(|r| s(r, attr::OUTCOME) == Some("applied")));
+    // Each redelivered: still two rows, each answered from its own.
+    for payload in [&first, &second] {
+        let again = handle(&store, payload, NOW + 1).await.unwrap();
+        assert!(again.redelivered, "{again:?}");
+    }
+    assert_eq!(event_rows(&client, &tables, "dev-v").await.len(), 2);
 }

@@ -34,14 +34,14 @@ fn parses_a_certificate_connection() {
     assert_eq!(e.ip_address.as_deref(), Some("8.8.42.11"));
     assert_eq!(
         e.event_key(),
-        "1702566391861#connected#7e229bae-555c-4ace-a308-df2c229d27d0"
+        "1702566391861#connected#7e229bae-555c-4ace-a308-df2c229d27d0#v96"
     );
 }
 
 #[test]
 fn event_keys_sort_as_time() {
-    let early = event_key(999, EventType::Connected, "b");
-    let late = event_key(1_000, EventType::Connected, "a");
+    let early = event_key(999, EventType::Connected, "b", Some(u64::MAX));
+    let late = event_key(1_000, EventType::Connected, "a", Some(0));
     assert!(early < late, "{early} should sort before {late}");
     assert!(early.starts_with("0000000000999#"));
 }

@@ -123,7 +123,7 @@ pub fn client(i: u64, now: u64, rng: &mut Rng, due: bool) -> Generated {
         presence,
         iot_presence::config::DEFAULT_STATUS_SHARDS,
     ));
-    st.last_event_key = Some(event_key(ts, event_type, &session));
+    st.last_event_key = Some(event_key(ts, event_type, &session, Some(version)));
     if due {
         st.alert_shard = Some(alert_shard(&id));
         st.alert_due_at = Some(ts);
@@ -246,7 +246,7 @@ pub fn dropped_status(client_id: &str, at: u64, reason: &str) -> Item {
             Presence::Disconnected,
             iot_presence::config::DEFAULT_STATUS_SHARDS,
         )),
-        last_event_key: Some(event_key(at, EventType::Disconnected, &session)),
+        last_event_key: Some(event_key(at, EventType::Disconnected, &session, Some(1))),
         alert_shard: Some(alert_shard(client_id)),
         alert_due_at: Some(at + iot_presence::store::status::FIRST_LOOK_MS),
         ..Status::default()
