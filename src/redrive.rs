@@ -169,11 +169,16 @@ fn rule_error(message: &Map<String, Value>, encoded: &Value) -> Result<FailedEve
 }
 
 /// `topic(4)` and `topic(5)` of a presence topic, as the rules engine numbers segments (from 1).
+/// Exactly those five levels, as the rule's filter `$aws/events/presence/+/+` matches: a topic
+/// with more never reached the live path, so it is no presence topic here either.
 fn topic_fields(topic: &str) -> Option<(&str, &str)> {
     let rest = topic.strip_prefix(PRESENCE_TOPIC_PREFIX)?;
     let mut segments = rest.split('/');
     let event_type = segments.next().filter(|s| !s.is_empty())?;
     let client_id = segments.next().filter(|s| !s.is_empty())?;
+    if segments.next().is_some() {
+        return None;
+    }
     Some((event_type, client_id))
 }
 
@@ -280,5 +285,17 @@ mod tests {
             r#"{"base64OriginalPayload":"e30=","topic":"$aws/events/presence/connected"}"#
         )
         .contains("not a presence topic"));
+        // More levels than the rule's `+/+` matches: refused as the live path never sees them.
+        for topic in [
+            "$aws/events/presence/connected/a/b",
+            "$aws/events/presence/connected/a/",
+        ] {
+            let message = json!({"base64OriginalPayload": "e30=", "topic": topic}).to_string();
+            assert!(
+                err(&message).contains("not a presence topic"),
+                "{topic}: {}",
+                err(&message)
+            );
+        }
     }
 }

@@ -335,7 +335,7 @@ async fn an_event_from_the_future_is_recorded_invalid_and_changes_nothing() {
     send(&store, &connected("dev-f", "s1", 4, NOW - 60_000)).await;
     let before = status_item(&client, &tables, "dev-f").await.unwrap();
 
-    // Year 2286 (the largest timestamp the parser takes), then just past the 5-minute skew.
+    // Year 2286 (the largest timestamp the parser takes), then just past the skew.
     let skew = iot_presence::config::DEFAULT_FUTURE_SKEW_MS;
     for (ts, session) in [(9_999_999_999_999, "forged"), (NOW + skew + 1, "early")] {
         let forged = disconnected("dev-f", session, 99, ts, "CONNECTION_LOST");
@@ -504,4 +504,56 @@ async fn events_that_differ_only_in_version_each_get_their_own_row() {
         assert!(again.redelivered, "{again:?}");
     }
     assert_eq!(event_rows(&client, &tables, "dev-v").await.len(), 2);
+}
+
+/// A forged lifecycle event in each form that reaches the function. As the rule delivers it
+/// (Basic Ingest: topic fields that agree), it is indistinguishable from AWS's and applies, but
+/// a crafted version and a lead on the clock buy it nothing against the next genuine event.
+/// With topic fields that disagree it is refused and writes nothing. Invoked directly without
+/// topic fields (an IAM principal allowed lambda:InvokeFunction) it is an ordinary event.
+#[tokio::test]
+async fn forged_events_in_each_form_that_reaches_the_function() {
+    let (client, tables, store) = setup().await;
+    let skew = iot_presence::config::DEFAULT_FUTURE_SKEW_MS;
+    // Through the rule: the SQL's topic fields, agreeing with the payload.
+    let mut through_the_rule =
+        disconnected("victim", "forged", u64::MAX, NOW + skew, "CONNECTION_LOST");
+    through_the_rule["topicEventType"] = json!("disconnected");
+    through_the_rule["topicClientId"] = json!("victim");
+    assert_eq!(send(&store, &through_the_rule).await, Outcome::Applied);
+    let item = status_item(&client, &tables, "victim").await.unwrap();
+    assert_eq!(
+        n(&item, attr::EVENT_TIMESTAMP),
+        Some(NOW),
+        "the lead counts as the receipt"
+    );
+    // The device's next genuine connect, W after the forged event arrived, wins.
+    let genuine = connected("victim", "real", 0, NOW + Window::DEFAULT.ms() + 1).to_string();
+    let applied = handle(&store, &genuine, NOW + Window::DEFAULT.ms() + 1)
+        .await
+        .unwrap();
+    assert_eq!(applied.outcome, Outcome::Applied);
+    assert_eq!(
+        b(
+            &status_item(&client, &tables, "victim").await.unwrap(),
+            attr::CONNECTED
+        ),
+        Some(true)
+    );
+
+    // Topic fields that disagree with the payload: refused, nothing written.
+    let mut disagreeing = connected("bystander", "forged", u64::MAX, NOW);
+    disagreeing["topicEventType"] = json!("disconnected");
+    disagreeing["topicClientId"] = json!("bystander");
+    let err = handle(&store, &disagreeing.to_string(), NOW)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, HandlerError::Invalid(_)), "{err:?}");
+    assert_eq!(status_item(&client, &tables, "bystander").await, None);
+    assert!(event_rows(&client, &tables, "bystander").await.is_empty());
+
+    // Invoked directly, no topic fields: an ordinary event, recorded raw for the audit.
+    let direct = disconnected("direct", "forged", 9, NOW, "CONNECTION_LOST");
+    assert_eq!(send(&store, &direct).await, Outcome::Applied);
+    assert_eq!(event_rows(&client, &tables, "direct").await.len(), 1);
 }

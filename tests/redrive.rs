@@ -360,3 +360,56 @@ async fn two_runs_at_once_share_the_queue_and_end_on_the_truth() {
     assert!(out.status.success());
     assert_eq!(counts(&out)["messages"], 0);
 }
+
+/// A reconnect storm that outruns the account's concurrency: Lambda throttles the invocations,
+/// retries them for up to `MaximumEventAgeInSeconds` (6 h), then hands each to the on-failure
+/// queue with `condition: EventAgeExceeded` and no response (the function never ran). Locally,
+/// as far as the local runtime allows: the records in that exact shape go through the real
+/// redrive into the real store, in order-free batches, and the statuses come out right.
+#[tokio::test]
+async fn events_throttled_past_their_age_are_redriven_from_the_failure_queue() {
+    let client = local::client();
+    let tables = local::create_tables().await;
+    let queue = Queue::new("throttled").await;
+    let aged_out = |e: &Value| {
+        json!({
+            "version": "1.0", "timestamp": "2026-09-21T20:13:25.000Z",
+            "requestContext": {"requestId": "5d1f0d4e-2f1b-4c3e-8d8e-0a1b2c3d4e5f",
+                "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:presence:$LATEST",
+                "condition": "EventAgeExceeded", "approximateInvokeCount": 0},
+            "requestPayload": as_delivered(e),
+        })
+        .to_string()
+    };
+    // 30 devices drop and come back: 60 events, all throttled past their age.
+    let mut bodies = Vec::new();
+    for d in 0..30 {
+        let id = format!("storm-{d:02}");
+        bodies.push(aged_out(&event(&id, "disconnected", 1, T0 + d)));
+        bodies.push(aged_out(&event(&id, "connected", 2, T0 + 5 * MIN + d)));
+    }
+    bodies.reverse();
+    queue.send(&bodies).await;
+
+    let out = redrive(&tables, &queue, &["-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let c = counts(&out);
+    assert_eq!(
+        (c["messages"].as_u64(), c["deleted"].as_u64()),
+        (Some(60), Some(60)),
+        "{c}"
+    );
+    assert_eq!(c["left"].as_array().map(Vec::len), Some(0), "{c}");
+    assert_eq!(queue.depth().await, (0, 0));
+    for d in 0..30 {
+        let id = format!("storm-{d:02}");
+        let item = local::status_item(&client, &tables, &id).await.unwrap();
+        assert_eq!(local::b(&item, attr::CONNECTED), Some(true), "{id}");
+        assert_eq!(local::n(&item, attr::VERSION), Some(2), "{id}");
+        assert_eq!(
+            local::event_rows(&client, &tables, &id).await.len(),
+            2,
+            "{id}"
+        );
+    }
+}

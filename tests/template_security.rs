@@ -41,15 +41,30 @@ fn as_list(v: &Value) -> Vec<Value> {
     }
 }
 
+/// The rule's name by default: `iot_presence_` and the stack id's UUID without dashes (what
+/// the template's `!If [HasRuleName, …]` expression builds), written out as a value.
+fn default_rule_name_expression() -> Value {
+    serde_norway::from_str(
+        r#"!If
+- HasRuleName
+- !Ref RuleName
+- !Join ["", ["iot_presence_", !Join ["", !Split ["-", !Select [2, !Split ["/", !Ref AWS::StackId]]]]]]"#,
+    )
+    .unwrap()
+}
+
 #[test]
-fn the_rule_has_a_fixed_name_and_its_error_role_trusts_only_that_rule() {
+fn the_rule_name_is_unguessable_by_default_and_its_error_role_trusts_only_that_rule() {
     let t = template();
+    // Empty by default: the stack-unique name, so no device can address the rule through
+    // Basic Ingest ($aws/rules/<name>/...).
+    assert_eq!(t["Parameters"]["RuleName"]["Default"], "");
     assert_eq!(
-        t["Parameters"]["RuleName"]["Default"],
-        "iot_presence_lifecycle"
+        t["Conditions"]["HasRuleName"],
+        serde_norway::from_str::<Value>(r#"!Not [!Equals [!Ref RuleName, ""]]"#).unwrap()
     );
     let rule = &t["Resources"]["PresenceTopicRule"]["Properties"];
-    assert_eq!(reference(&rule["RuleName"]), Some("RuleName"));
+    assert_eq!(rule["RuleName"], default_rule_name_expression());
     let trust =
         statements(&t["Resources"]["RuleErrorRole"]["Properties"]["AssumeRolePolicyDocument"]);
     assert_eq!(trust.len(), 1);
@@ -58,17 +73,24 @@ fn the_rule_has_a_fixed_name_and_its_error_role_trusts_only_that_rule() {
         reference(&condition["StringEquals"]["aws:SourceAccount"]),
         Some("AWS::AccountId")
     );
+    // The role names the rule by the same expression (it cannot refer to the rule).
+    let (tag, join) = tagged(&condition["ArnEquals"]["aws:SourceArn"]).unwrap();
+    assert_eq!(tag, "Join");
+    let parts = join[1].as_sequence().unwrap();
     assert_eq!(
-        sub(&condition["ArnEquals"]["aws:SourceArn"]),
-        "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}:rule/${RuleName}"
+        sub(&parts[0]),
+        "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}:rule/"
     );
+    assert_eq!(parts[1], default_rule_name_expression());
+    // The operator is told what is left open.
+    let defences = &t["Outputs"]["ForgeryDefences"]["Value"];
+    assert_eq!(tagged(defences).unwrap().1[0], "HasRuleName");
 }
 
 #[test]
 fn devices_can_be_denied_publishing_to_the_rule_through_basic_ingest() {
     let t = template();
-    let basic_ingest =
-        "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}:topic/$aws/rules/${RuleName}/*";
+    let basic_ingest = "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}:topic/$aws/rules/${PresenceTopicRule}/*";
     let policy = &t["Resources"]["BasicIngestDenyPolicy"];
     assert_eq!(policy["Type"], "AWS::IoT::Policy");
     assert_eq!(policy["Condition"], "CreateDenyPolicy");
@@ -107,6 +129,9 @@ fn every_function_logs_to_a_declared_group_with_a_retention() {
             "{name}"
         );
         assert_eq!(logging["LogFormat"], "JSON", "{name}");
+        // Deleted with the stack, on purpose (docs/deploy.md "Teardown").
+        assert_eq!(group["DeletionPolicy"], "Delete", "{name}");
+        assert_eq!(group["UpdateReplacePolicy"], "Delete", "{name}");
     }
     let retention = &t["Parameters"]["LogRetentionDays"];
     assert_eq!(retention["Default"], 30);
@@ -120,10 +145,15 @@ fn every_function_logs_to_a_declared_group_with_a_retention() {
 fn every_alarm_notifies_the_operations_topic_unless_another_is_given() {
     let t = template();
     let alarms = of_type(&t, "AWS::CloudWatch::Alarm");
-    assert!(alarms.len() >= 7, "{}", alarms.len());
+    assert!(alarms.len() >= 14, "{}", alarms.len());
     for (name, alarm) in &alarms {
         let actions = alarm["Properties"]["AlarmActions"].as_sequence().unwrap();
         assert_eq!(actions.len(), 1, "{name}");
+        // And back to OK, to the same place.
+        assert_eq!(
+            alarm["Properties"]["OKActions"], alarm["Properties"]["AlarmActions"],
+            "{name}"
+        );
         let (tag, choice) = tagged(&actions[0]).unwrap();
         assert_eq!(tag, "If", "{name}");
         let choice = choice.as_sequence().unwrap();
@@ -357,4 +387,154 @@ fn the_widget_can_only_read_by_key_and_by_query() {
     }
     // No event source: only a dashboard (the viewer's credentials) invokes it.
     assert!(properties.get("Events").is_none());
+}
+
+#[test]
+fn deploy_refuses_alarms_that_reach_no_one_unless_chosen() {
+    let t = template();
+    let rule = &t["Rules"]["AlarmsReachSomeone"];
+    assert_eq!(
+        rule["RuleCondition"],
+        serde_norway::from_str::<Value>(r#"!Equals [!Ref AcceptAlarmsWithoutSubscriber, "false"]"#)
+            .unwrap()
+    );
+    assert_eq!(
+        rule["Assertions"][0]["Assert"],
+        serde_norway::from_str::<Value>(
+            r#"!Or [!Not [!Equals [!Ref AlarmEmail, ""]], !Not [!Equals [!Ref AlarmTopicArn, ""]]]"#
+        )
+        .unwrap()
+    );
+    assert_eq!(
+        t["Parameters"]["AcceptAlarmsWithoutSubscriber"]["Default"],
+        "false"
+    );
+    // The outputs say who the alarms reach, "NO ONE" included.
+    let said = format!("{:?}", t["Outputs"]["AlarmNotifications"]["Value"]);
+    assert!(said.contains("NO ONE"), "{said}");
+}
+
+#[test]
+fn throttles_event_age_and_forgotten_failures_have_alarms() {
+    let t = template();
+    let alarms = of_type(&t, "AWS::CloudWatch::Alarm");
+    let on = |metric: &str, dimension: &str| {
+        alarms.iter().find(|(_, a)| {
+            let p = &a["Properties"];
+            p["MetricName"] == metric
+                && p["Dimensions"].as_sequence().unwrap().iter().any(|d| {
+                    let v = &d["Value"];
+                    reference(v) == Some(dimension)
+                        || tagged(v).is_some_and(|(tag, target)| {
+                            tag == "GetAtt" && format!("{target:?}").contains(dimension)
+                        })
+                })
+        })
+    };
+    for function in ["PresenceFunction", "AlerterFunction", "ReconcilerFunction"] {
+        assert!(
+            on("Throttles", function).is_some(),
+            "no throttle alarm on {function}"
+        );
+    }
+    let (_, age) = on("AsyncEventAge", "PresenceFunction").expect("an AsyncEventAge alarm");
+    // Late by more than the offline threshold: the alerts it feeds are late.
+    assert_eq!(
+        reference(&age["Properties"]["Threshold"]),
+        Some("OfflineThresholdMs")
+    );
+    for queue in ["FailedEventsQueue", "RuleErrorsQueue"] {
+        let (_, a) = on("ApproximateAgeOfOldestMessage", queue)
+            .unwrap_or_else(|| panic!("no age alarm on {queue}"));
+        let retention = t["Resources"][queue]["Properties"]["MessageRetentionPeriod"]
+            .as_u64()
+            .unwrap();
+        let threshold = a["Properties"]["Threshold"].as_u64().unwrap();
+        assert!(
+            threshold < retention,
+            "{queue}: fires only after SQS deleted the message"
+        );
+    }
+}
+
+#[test]
+fn only_the_handler_and_the_rule_can_send_to_the_failure_queues() {
+    let t = template();
+    let s = statements(&t["Resources"]["FailureQueuesPolicy"]["Properties"]["PolicyDocument"]);
+    for (queue, sender) in [
+        ("FailedEventsQueue", "PresenceFunctionRole"),
+        ("RuleErrorsQueue", "RuleErrorRole"),
+    ] {
+        let deny = s
+            .iter()
+            .find(|st| {
+                st["Effect"] == "Deny"
+                    && st["Action"] == "sqs:SendMessage"
+                    && format!("{:?}", st["Resource"]).contains(queue)
+            })
+            .unwrap_or_else(|| panic!("anyone may send to {queue}"));
+        assert_eq!(deny["Principal"], "*");
+        let allowed = &deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"];
+        let (tag, target) = tagged(allowed).unwrap();
+        assert_eq!(tag, "GetAtt");
+        assert!(
+            format!("{target:?}").contains(sender),
+            "{queue}: {target:?}"
+        );
+    }
+}
+
+/// What an alarm's definition says, in the words docs/alarms.md uses:
+/// `{Statistic} of {MetricName} {op} {Threshold} in {DatapointsToAlarm} of {EvaluationPeriods}
+/// periods of {Period} s` (a threshold given by a parameter shows the parameter's name).
+fn alarm_sentence(p: &Value) -> String {
+    let op = match p["ComparisonOperator"].as_str().unwrap() {
+        "GreaterThanThreshold" => ">",
+        "GreaterThanOrEqualToThreshold" => ">=",
+        "LessThanThreshold" => "<",
+        "LessThanOrEqualToThreshold" => "<=",
+        other => panic!("comparison {other}"),
+    };
+    let threshold = reference(&p["Threshold"])
+        .map(str::to_owned)
+        .unwrap_or_else(|| p["Threshold"].as_u64().unwrap().to_string());
+    let periods = p["EvaluationPeriods"].as_u64().unwrap();
+    let datapoints = p["DatapointsToAlarm"].as_u64().unwrap_or(periods);
+    format!(
+        "{} of {} {op} {threshold} in {datapoints} of {periods} periods of {} s",
+        p["Statistic"].as_str().unwrap(),
+        p["MetricName"].as_str().unwrap(),
+        p["Period"].as_u64().unwrap()
+    )
+}
+
+/// docs/alarms.md states each alarm's condition as the template defines it, one row each.
+#[test]
+fn the_alarm_docs_state_what_the_template_defines() {
+    let t = template();
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/alarms.md"))
+        .expect("docs/alarms.md");
+    let rows: std::collections::BTreeMap<String, String> = doc
+        .lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let name = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+            let when = cells.get(2)?.strip_prefix('`')?.strip_suffix('`')?;
+            Some((name.to_owned(), when.to_owned()))
+        })
+        .collect();
+    let alarms = of_type(&t, "AWS::CloudWatch::Alarm");
+    assert!(alarms.len() >= 14);
+    for (name, alarm) in &alarms {
+        let documented = rows
+            .get(name)
+            .unwrap_or_else(|| panic!("docs/alarms.md has no row for {name}"));
+        assert_eq!(documented, &alarm_sentence(&alarm["Properties"]), "{name}");
+    }
+    for name in rows.keys() {
+        assert!(
+            alarms.iter().any(|(a, _)| a == name),
+            "docs/alarms.md documents {name}, which the template does not define"
+        );
+    }
 }
