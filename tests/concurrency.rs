@@ -116,16 +116,11 @@ fn concurrent_deliveries_end_on_the_truth() {
                         .collect();
                     let expected: BTreeSet<String> = history
                         .iter()
-                        .map(|e| format!("{:013}#{}#{}", e.ts, e.presence.as_str(), e.session))
+                        .map(key_of)
                         .collect();
                     prop_assert_eq!(rows.len(), expected.len());
                     prop_assert_eq!(&keys, &expected);
-                    let truth_key = format!(
-                        "{:013}#{}#{}",
-                        truth.ts,
-                        truth.presence.as_str(),
-                        truth.session
-                    );
+                    let truth_key = key_of(truth);
                     let truth_row = rows
                         .iter()
                         .find(|r| s(r, attr::EVENT_KEY) == Some(truth_key.as_str()))
@@ -146,4 +141,13 @@ fn concurrent_deliveries_end_on_the_truth() {
             })
         })
         .unwrap();
+}
+
+/// The event table's key of a generated event, as the handler builds it.
+fn key_of(e: &TrueEvent) -> String {
+    let event_type = match e.presence {
+        Presence::Connected => iot_presence::event::EventType::Connected,
+        Presence::Disconnected => iot_presence::event::EventType::Disconnected,
+    };
+    iot_presence::event::event_key(e.ts, event_type, &e.session, Some(e.version))
 }
