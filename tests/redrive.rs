@@ -12,6 +12,11 @@ use common::local::{self, Tables};
 use iot_presence::store::schema::attr;
 use serde_json::{json, Value};
 
+/// The two tests that queue dozens of messages run one at a time: two runs sharing one queue
+/// must each finish their batches inside the visibility timeout, which a concurrent load on
+/// the one local SQS server can stretch past.
+static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// 2026-09-21T14:13:20Z
 const T0: u64 = 1_790_000_000_000;
 const MIN: u64 = 60_000;
@@ -273,6 +278,7 @@ async fn both_formats_are_redriven_and_bad_messages_stay_with_the_reason() {
 /// empty, every event has one row and every client ends on its truth.
 #[tokio::test]
 async fn two_runs_at_once_share_the_queue_and_end_on_the_truth() {
+    let _alone = HEAVY.lock().await;
     const CLIENTS: u64 = 30;
     let client = local::client();
     let tables = local::create_tables().await;
@@ -368,6 +374,7 @@ async fn two_runs_at_once_share_the_queue_and_end_on_the_truth() {
 /// redrive into the real store, in order-free batches, and the statuses come out right.
 #[tokio::test]
 async fn events_throttled_past_their_age_are_redriven_from_the_failure_queue() {
+    let _alone = HEAVY.lock().await;
     let client = local::client();
     let tables = local::create_tables().await;
     let queue = Queue::new("throttled").await;
