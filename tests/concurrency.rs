@@ -114,10 +114,7 @@ fn concurrent_deliveries_end_on_the_truth() {
                         .iter()
                         .map(|r| s(r, attr::EVENT_KEY).unwrap().to_owned())
                         .collect();
-                    let expected: BTreeSet<String> = history
-                        .iter()
-                        .map(key_of)
-                        .collect();
+                    let expected: BTreeSet<String> = history.iter().map(key_of).collect();
                     prop_assert_eq!(rows.len(), expected.len());
                     prop_assert_eq!(&keys, &expected);
                     let truth_key = key_of(truth);
