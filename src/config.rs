@@ -91,8 +91,8 @@ pub const MAX_RETENTION_DAYS: u32 = 3650;
 /// An event stamped further ahead of the receiving clock than this is rejected as `invalid`
 /// (kept, never applied). AWS stamps events on its own clock, so a genuine event is ahead by at
 /// most the timestamps' documented approximation, ±2 minutes (the Lambda host's clock is
-/// NTP-synchronised to well under a second). An accepted event's lead cannot hold a status:
-/// the rule counts a timestamp ahead of the clock as the receipt (`LifecycleEvent::observed_at`).
+/// NTP-synchronised to well under a second). An accepted event holds a status for at most this
+/// plus the window W.
 pub const DEFAULT_FUTURE_SKEW_MS: u64 = 2 * 60 * 1000;
 pub const MAX_FUTURE_SKEW_MS: u64 = 60 * 60 * 1000;
 

@@ -46,7 +46,7 @@ impl Store {
                 let problem = format!("payload of {}: {err}", entry.event_key);
                 MalformedItem::new(&self.events_table, client_id, ItemProblem::Invalid(problem))
             })?;
-            // As on arrival: a timestamp ahead of its receipt counts as the receipt.
+            // As on arrival, by its receipt (see `LifecycleEvent::observed_at`).
             let received = entry.received_at.map_or(now_ms, |at| at.min(now_ms));
             let (outcome, rule) = self
                 .apply_status(&event, &entry.event_key, received)
