@@ -46,11 +46,7 @@ impl Store {
                 let problem = format!("payload of {}: {err}", entry.event_key);
                 MalformedItem::new(&self.events_table, client_id, ItemProblem::Invalid(problem))
             })?;
-            // As on arrival, by its receipt (see `LifecycleEvent::observed_at`).
-            let received = entry.received_at.map_or(now_ms, |at| at.min(now_ms));
-            let (outcome, rule) = self
-                .apply_status(&event, &entry.event_key, received)
-                .await?;
+            let (outcome, rule) = self.apply_status(&event, &entry.event_key, now_ms).await?;
             if outcome == Outcome::Applied && rule.is_some() {
                 applied += 1;
             }

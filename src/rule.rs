@@ -198,14 +198,6 @@ impl LifecycleEvent {
     /// changes a client's connected state. (Here rather than in `event`, so that parsing knows
     /// nothing of the rule.)
     pub fn observed(&self) -> Option<Observed<'_>> {
-        self.observed_at(u64::MAX)
-    }
-
-    /// The event as the ordering rule sees it when it was received at `received_ms`. For now
-    /// its own timestamp: ordering a lead on the clock as the receipt bounds what one event can
-    /// hold to W, but the local replay runs on a simulated clock ahead of the real one, so that
-    /// bound waits until the replay's clock is the handler's.
-    pub fn observed_at(&self, received_ms: u64) -> Option<Observed<'_>> {
         let presence = match self.event_type {
             EventType::Connected => Presence::Connected,
             EventType::Disconnected => Presence::Disconnected,
@@ -216,10 +208,7 @@ impl LifecycleEvent {
             presence,
             // Validation guarantees a version for connected/disconnected.
             version: self.version_number.unwrap_or_default(),
-            timestamp: {
-                let _ = received_ms;
-                self.timestamp
-            },
+            timestamp: self.timestamp,
         })
     }
 }

@@ -139,6 +139,23 @@ fn redrive(tables: &Tables, queue: &Queue, extra: &[&str]) -> Output {
         .expect("run presence redrive")
 }
 
+/// A redriven client ends connected at version 2, with one row per distinct event.
+async fn back_online_at_version_2(
+    client: &aws_sdk_dynamodb::Client,
+    tables: &Tables,
+    id: &str,
+    rows: usize,
+) {
+    let item = local::status_item(client, tables, id).await.unwrap();
+    assert_eq!(local::b(&item, attr::CONNECTED), Some(true), "{id}");
+    assert_eq!(local::n(&item, attr::VERSION), Some(2), "{id}");
+    assert_eq!(
+        local::event_rows(client, tables, id).await.len(),
+        rows,
+        "{id}"
+    );
+}
+
 fn counts(out: &Output) -> Value {
     let stdout = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(stdout.trim()).unwrap_or_else(|_| panic!("not JSON: {stdout}"))
@@ -350,15 +367,7 @@ async fn two_runs_at_once_share_the_queue_and_end_on_the_truth() {
     );
     assert_eq!(queue.depth().await, (0, 0));
     for i in 0..CLIENTS {
-        let id = format!("dev-{i:02}");
-        let item = local::status_item(&client, &tables, &id).await.unwrap();
-        assert_eq!(local::b(&item, attr::CONNECTED), Some(true), "{id}");
-        assert_eq!(local::n(&item, attr::VERSION), Some(2), "{id}");
-        assert_eq!(
-            local::event_rows(&client, &tables, &id).await.len(),
-            3,
-            "{id}"
-        );
+        back_online_at_version_2(&client, &tables, &format!("dev-{i:02}"), 3).await;
     }
 
     // Once more on the empty queue: nothing to do, exit 0.
@@ -409,14 +418,6 @@ async fn events_throttled_past_their_age_are_redriven_from_the_failure_queue() {
     assert_eq!(c["left"].as_array().map(Vec::len), Some(0), "{c}");
     assert_eq!(queue.depth().await, (0, 0));
     for d in 0..30 {
-        let id = format!("storm-{d:02}");
-        let item = local::status_item(&client, &tables, &id).await.unwrap();
-        assert_eq!(local::b(&item, attr::CONNECTED), Some(true), "{id}");
-        assert_eq!(local::n(&item, attr::VERSION), Some(2), "{id}");
-        assert_eq!(
-            local::event_rows(&client, &tables, &id).await.len(),
-            2,
-            "{id}"
-        );
+        back_online_at_version_2(&client, &tables, &format!("storm-{d:02}"), 2).await;
     }
 }

@@ -84,8 +84,7 @@ pub fn status_update(
     status_retention_days: u32,
     status_shards: u32,
 ) -> Result<Option<StatusUpdate>, ExprError> {
-    // Received now: a timestamp ahead of the clock counts as now (see `observed_at`).
-    let Some(observed) = event.observed_at(now_ms) else {
+    let Some(observed) = event.observed() else {
         return Ok(None);
     };
     let mut e = Expr::new();
@@ -274,7 +273,7 @@ impl Store {
             self.status_retention_days,
             shards,
         )?;
-        match (event.observed_at(now_ms), update) {
+        match (event.observed(), update) {
             (Some(observed), Some(update)) => {
                 self.update_status(event, observed, event_key, update).await
             }
