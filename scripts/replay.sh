@@ -50,22 +50,26 @@ start_local_dynamodb
 start_local_messaging
 
 echo "building the function ..." >&2
-# --features cli: the test command's feature set, so a build after the tests reuses theirs.
-cargo build --quiet --features cli --bin presence-handler --bin presence
+# The CLI with the test command's feature set, so a build after the tests reuses theirs; the
+# function as `cargo lambda watch` below builds it, so that its first invocation does not wait.
+cargo build --quiet --features cli --bin presence
+cargo build --quiet --features cli,simulated-clock --bin presence-handler
 # Where cargo put it: target/debug, or target/TRIPLE/debug when CARGO_BUILD_TARGET is set (CI).
 presence_bin="$root/target/${CARGO_BUILD_TARGET:+$CARGO_BUILD_TARGET/}debug/presence"
 invoke_port="$(free_port)"
 # Its own process group (setsid), so that cleanup stops cargo-lambda and the function alike.
-# FUTURE_SKEW_MS at its maximum (1 h): the alert timeline runs on a simulated clock up to ~35
-# minutes ahead of the real one (its passes must see what the function recorded, which is due
-# from the real receive time), so its events are "from the future" by up to that much. Deployed,
-# the default of 5 minutes applies.
-setsid cargo lambda watch --quiet --ignore-changes --features cli --bin presence-handler \
+# The simulated-clock feature: the alert timeline runs on a simulated clock up to ~35 minutes
+# ahead of the host's, and its events must be received on that clock (the rule bounds a
+# timestamp by its receipt), so the function reads its receipt time from $clock_file while the
+# timeline plays, and the host's clock when the file is absent. Every setting is the default.
+clock_file="$work/simulated-clock"
+setsid cargo lambda watch --quiet --ignore-changes --features cli,simulated-clock \
+  --bin presence-handler \
   --invoke-address 127.0.0.1 --invoke-port "$invoke_port" \
   --env-var "STATUS_TABLE_NAME=$status_table,EVENTS_TABLE_NAME=$events_table" \
   --env-var "AWS_ENDPOINT_URL_DYNAMODB=$endpoint,AWS_REGION=us-east-1" \
   --env-var "AWS_ACCESS_KEY_ID=local,AWS_SECRET_ACCESS_KEY=local,AWS_LAMBDA_LOG_FORMAT=JSON" \
-  --env-var "FUTURE_SKEW_MS=3600000,METRICS_DIMENSIONS=Stack=replay" \
+  --env-var "SIMULATED_CLOCK_FILE=$clock_file,METRICS_DIMENSIONS=Stack=replay" \
   >"$work/function.log" 2>&1 &
 cleanup_pids+=("-$!")
 wait_for 120 "cargo lambda watch on 127.0.0.1:$invoke_port" \
@@ -81,7 +85,7 @@ if [[ -n "$timeline" ]]; then
   xtask alerts-demo "$timeline" \
     --invoke-url "http://127.0.0.1:$invoke_port/2015-03-31/functions/presence-handler/invocations" \
     --endpoint "$endpoint" --messaging-endpoint "$messaging_endpoint" \
-    --presence "$presence_bin" \
+    --presence "$presence_bin" --clock-file "$clock_file" \
     --status-table "$status_table" --events-table "$events_table" --expect "${expect[@]}"
   echo
   AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \
@@ -98,9 +102,11 @@ xtask capacity --endpoint "$endpoint" --messaging-endpoint "$messaging_endpoint"
 if [[ -n "$keep" ]]; then
   cat >&2 <<TXT
 
-The local DynamoDB server stays up until Ctrl-C. To query it:
+The local DynamoDB server stays up until Ctrl-C. To query it (aws dynamodb, or presence):
   export AWS_ENDPOINT_URL_DYNAMODB=$endpoint AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
   export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local
+  export STATUS_TABLE_NAME=$status_table EVENTS_TABLE_NAME=$events_table
+  export PATH="$(dirname "$presence_bin"):\$PATH"
 TXT
   wait "${cleanup_pids[0]}"
 fi

@@ -8,7 +8,7 @@
 #    and with `--bridge=none` the invoke never answers);
 # 2. builds, once, the Lambda base image SAM CLI expects for provided.al2023 on x86_64 (no
 #    registry is needed: /bin/sh, mv, chmod and the glibc libraries, put in with `docker import`);
-# 3. `sam build` (debug mode, Architecture=x86_64: see README "Deploy");
+# 3. `sam build` (debug mode, Architecture=x86_64: see docs/deploy.md);
 # 4. creates its own docker network and starts the local servers (dynoxide: DynamoDB; moto: SNS)
 #    on that network's gateway address, with the tables from template.yaml (two pairs: sam,
 #    reference) and an SNS topic for the alerter;

@@ -53,7 +53,7 @@ pub const STATUS_RETENTION_VAR: &str = "STATUS_RETENTION_DAYS";
 pub const STATUS_SHARDS_VAR: &str = "STATUS_SHARDS";
 /// Shards of the status index by default. Each shard is a separate index partition per state,
 /// so state changes spread over that many partitions (about 1,000 writes/s each) and readers
-/// query them in parallel; README "A shard count that grows with the fleet".
+/// query them in parallel; docs/design.md "Shard count: why shards, and how many".
 pub const DEFAULT_STATUS_SHARDS: u32 = 16;
 /// Bounds of a status shard count: 512 shards take a storm of ~250,000 state changes a second,
 /// and a listing is then 1,024 parallel queries.
@@ -91,8 +91,8 @@ pub const MAX_RETENTION_DAYS: u32 = 3650;
 /// An event stamped further ahead of the receiving clock than this is rejected as `invalid`
 /// (kept, never applied). AWS stamps events on its own clock, so a genuine event is ahead by at
 /// most the timestamps' documented approximation, ±2 minutes (the Lambda host's clock is
-/// NTP-synchronised to well under a second). An accepted event holds a status for at most this
-/// plus the window W.
+/// NTP-synchronised to well under a second). An accepted event's lead cannot hold a status:
+/// the rule counts a timestamp ahead of the clock as the receipt (`LifecycleEvent::observed_at`).
 pub const DEFAULT_FUTURE_SKEW_MS: u64 = 2 * 60 * 1000;
 pub const MAX_FUTURE_SKEW_MS: u64 = 60 * 60 * 1000;
 
@@ -154,7 +154,10 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("environment variable {0} is not set (it names the SNS topic alerts go to)")]
     MissingTopic(&'static str),
-    #[error("environment variable {var}={value:?} is invalid: expected {expected}")]
+    #[error(
+        "environment variable {var}={} is invalid: expected {expected}",
+        crate::errors::shown(.value)
+    )]
     Invalid {
         var: &'static str,
         value: String,
@@ -351,15 +354,21 @@ impl std::str::FromStr for Scope {
 
     fn from_str(s: &str) -> Result<Self, String> {
         let duration = |d: &str| {
-            humantime::parse_duration(d.trim())
-                .map_err(|err| format!("{s:?}: the duration {d:?} is not one ({err})"))
+            crate::time::parse_duration(d.trim()).map_err(|err| {
+                format!(
+                    "{}: the duration {} is not one ({err})",
+                    crate::errors::shown(s),
+                    crate::errors::shown(d)
+                )
+            })
         };
         match s.trim().split_once('=') {
             None if s.trim() == "all" => Ok(Scope::All),
             Some(("connected-for", d)) => duration(d).map(Scope::ConnectedFor),
             Some(("disconnected-for", d)) => duration(d).map(Scope::DisconnectedFor),
             _ => Err(format!(
-                "{s:?}: expected connected-for=DURATION, disconnected-for=DURATION or all"
+                "{}: expected connected-for=DURATION, disconnected-for=DURATION or all",
+                crate::errors::shown(s)
             )),
         }
     }

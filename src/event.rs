@@ -8,6 +8,8 @@
 use serde_json::{Map, Value};
 use thiserror::Error;
 
+use crate::errors::shown;
+
 /// AWS IoT Core limits client ids to 128 bytes (UTF-8).
 pub const MAX_CLIENT_ID_BYTES: usize = 128;
 /// Session identifiers are UUIDs (36 bytes); 128 leaves room for a format change while keeping
@@ -36,10 +38,23 @@ const _: () = assert!(MAX_EVENT_KEY_BYTES <= MAX_SORT_KEY_BYTES);
 /// value would sort wrongly, and is not a lifecycle timestamp anyway.
 pub const MAX_TIMESTAMP_MS: u64 = 9_999_999_999_999;
 
+/// Every lifecycle topic starts with this: `$aws/events/presence/{eventType}/{clientId}`.
+pub const PRESENCE_TOPIC_PREFIX: &str = "$aws/events/presence/";
 /// The field the IoT rule adds with `topic(4)`: the event type from the topic.
 pub const TOPIC_EVENT_TYPE_FIELD: &str = "topicEventType";
-/// The field the IoT rule adds with `topic(5)`: the client id from the topic.
+/// The field the IoT rule adds with `topic()`: the whole topic. A client id may contain `/`
+/// (AWS excludes only `#` and `+` from lifecycle events), so the topic may have more than five
+/// levels: the rule matches `$aws/events/presence/+/#`, and the parser checks that the topic
+/// is exactly [`presence_topic`] of the payload's event type and client id.
+pub const TOPIC_FIELD: &str = "presenceTopic";
+/// The field an earlier rule added with `topic(5)`, still checked where present (event rows
+/// and failure-queue messages written before): the client id's first level.
 pub const TOPIC_CLIENT_ID_FIELD: &str = "topicClientId";
+
+/// The topic AWS IoT publishes an event of `event_type` for `client_id` on.
+pub fn presence_topic(event_type: &str, client_id: &str) -> String {
+    format!("{PRESENCE_TOPIC_PREFIX}{event_type}/{client_id}")
+}
 
 /// The client ids no event may carry begin with this: the keys of the status table's own items
 /// (the shard settings, `crate::store::shards`; the storm registry, `crate::store::storms`),
@@ -173,7 +188,10 @@ pub struct LifecycleEvent {
     pub connect_failure_reason: Option<String>,
 }
 
-/// Why an event was rejected. Every variant names the offending field.
+/// Why an event was rejected. Every variant names the offending field. A value from the event
+/// is kept as [`shown`] renders it (at most 200 characters, quoted, with the full length when
+/// cut), never whole: a field may be 128 KiB long, and the message is logged and stored as the
+/// event's invalid reason.
 #[derive(Debug, Error)]
 pub enum InvalidEvent {
     #[error("event is not valid JSON: {0}")]
@@ -186,6 +204,7 @@ pub enum InvalidEvent {
     WrongType {
         field: &'static str,
         expected: &'static str,
+        /// The value's kind, or the value as [`shown`] renders it.
         got: String,
     },
     #[error("field `{0}` must not be empty")]
@@ -204,7 +223,8 @@ pub enum InvalidEvent {
     },
     #[error("the event is {0} bytes long; AWS IoT messages are at most {MAX_PAYLOAD_BYTES}")]
     PayloadTooLarge(usize),
-    #[error("field `ipAddress` ({0:?}) is neither an IPv4 nor an IPv6 address, nor empty")]
+    /// The address as [`shown`] renders it.
+    #[error("field `ipAddress` ({0}) is neither an IPv4 nor an IPv6 address, nor empty")]
     NotAnIpAddress(String),
     #[error(
         "field `timestamp` ({timestamp}) is {ahead_ms} ms ahead of the receiving clock ({now}); \
@@ -216,13 +236,15 @@ pub enum InvalidEvent {
         ahead_ms: u64,
         skew_ms: u64,
     },
-    #[error("field `eventType` must be one of connected, disconnected, connect_failed; got {0:?}")]
+    /// The type as [`shown`] renders it.
+    #[error("field `eventType` must be one of connected, disconnected, connect_failed; got {0}")]
     UnknownEventType(String),
     #[error(
         "field `timestamp` ({0}) is beyond epoch milliseconds' 13 digits (max {MAX_TIMESTAMP_MS})"
     )]
     TimestampTooLarge(u64),
-    #[error("field `{rule_field}` ({rule_value:?}) disagrees with the payload's `{payload_field}` ({payload_value:?})")]
+    /// Both values as [`shown`] renders them.
+    #[error("field `{rule_field}` ({rule_value}) disagrees with the payload's `{payload_field}` ({payload_value})")]
     TopicMismatch {
         rule_field: &'static str,
         rule_value: String,
@@ -236,7 +258,7 @@ fn kind(v: &Value) -> String {
         Value::Null => "null".into(),
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
-        Value::String(s) => format!("{s:?}"),
+        Value::String(s) => shown(s).to_string(),
         Value::Array(_) => "an array".into(),
         Value::Object(_) => "an object".into(),
     }
@@ -317,9 +339,9 @@ fn check_topic_field(
     match str_field(obj, rule_field)? {
         Some(v) if v != payload_value => Err(InvalidEvent::TopicMismatch {
             rule_field,
-            rule_value: v.to_owned(),
+            rule_value: shown(v).to_string(),
             payload_field,
-            payload_value: payload_value.to_owned(),
+            payload_value: shown(payload_value).to_string(),
         }),
         _ => Ok(()),
     }
@@ -355,9 +377,11 @@ impl LifecycleEvent {
         }
         let event_type_str = required_str(obj, "eventType")?;
         let event_type = EventType::parse(event_type_str)
-            .ok_or_else(|| InvalidEvent::UnknownEventType(event_type_str.to_owned()))?;
+            .ok_or_else(|| InvalidEvent::UnknownEventType(shown(event_type_str).to_string()))?;
         check_topic_field(obj, TOPIC_EVENT_TYPE_FIELD, "eventType", event_type_str)?;
         check_topic_field(obj, TOPIC_CLIENT_ID_FIELD, "clientId", client_id)?;
+        let topic = presence_topic(event_type_str, client_id);
+        check_topic_field(obj, TOPIC_FIELD, "eventType and clientId", &topic)?;
 
         let timestamp = uint_field(obj, "timestamp")?.ok_or(InvalidEvent::Missing("timestamp"))?;
         if timestamp > MAX_TIMESTAMP_MS {
@@ -382,8 +406,7 @@ impl LifecycleEvent {
         if let Some(ip) = ip_address {
             if ip.parse::<std::net::IpAddr>().is_err() {
                 // Bounded in the message too: the value may be anything.
-                let shown: String = ip.chars().take(64).collect();
-                return Err(InvalidEvent::NotAnIpAddress(shown));
+                return Err(InvalidEvent::NotAnIpAddress(shown(ip).to_string()));
             }
         }
         Ok(LifecycleEvent {

@@ -6,10 +6,11 @@
 //! Dependencies flow one way, down this list's layers; `tests/module_graph.rs` fails on a
 //! cycle. ARCHITECTURE.md has the data flow of one event and of one alert pass.
 //!
-//! 1. Vocabulary, with no dependencies inside the crate:
+//! 1. Vocabulary, in this order (each uses only those above it):
+//!    - [`errors`]: which SDK failures are transient; an error with all its causes; a value
+//!      echoed in a message, capped and escaped.
 //!    - [`event`]: lifecycle event payloads, parsed and validated; event keys.
-//!    - [`time`]: the clock, RFC 3339 and human durations.
-//!    - [`errors`]: which SDK failures are transient; an error with all its causes.
+//!    - [`time`]: the clock, RFC 3339 and human durations, every time input bounded.
 //!    - [`thresholds`]: offline thresholds by client-id pattern (device classes).
 //! 2. Pure rules:
 //!    - [`rule`]: the ordering rule over connections (session and version), and outcomes.
@@ -18,7 +19,8 @@
 //! 3. The tables:
 //!    - [`store`]: the table contract ([`store::schema`]), the one expression builder
 //!      ([`store::expr`]), typed items ([`store::item`]), and the writes: the conditional status
-//!      update and the idempotent event-log append.
+//!      update and the idempotent event-log append; reads narrowed to named attributes for
+//!      the widget ([`store::narrow`]).
 //!    - [`read`]: queries only (status, sharded listings, summary, history).
 //!    - [`rebuild`]: a status recomputed from the event log.
 //! 4. Features over the tables:
@@ -30,8 +32,9 @@
 //!    - [`widget`]: the live fleet widget's request (parameters, validated) and HTML (pure).
 //! 5. [`functions`]: the four Lambda handlers; [`logging`]: log set-up for them and the CLI;
 //!    [`telemetry`]: their metrics, as Embedded Metric Format log lines.
-//! 6. [`cost`]: every path run once with its consumed capacity measured, AWS list prices, and
-//!    the cost tables built from the two (the replay, the README and `tests/capacity.rs`).
+//! 6. [`cost`]: every path run once with its consumed capacity measured, the measurements
+//!    committed as data ([`cost::measured`]), AWS list prices, and the cost tables built from
+//!    them ([`cost::report`]: docs/cost.md, `presence cost`, the replay's report).
 //!
 //! The binaries (`src/bin/`): `presence-handler`, `presence-alerter`, `presence-reconciler`
 //! and `presence-widget`, the thin Lambda `main`s, and `presence`, the CLI (feature `cli`).

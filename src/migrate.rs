@@ -16,6 +16,12 @@
 //!
 //! A reader's cache may hold the old layout for [`LAYOUT_TTL`] after step 1; the settle wait is
 //! why no item has left the old layout's shards before every cache has expired.
+//!
+//! **Plan** ([`Store::plan_migration`], `--dry-run`): the re-key step's Scan, the same pages,
+//! writing nothing: how many items move, and the write units the run will consume, from
+//! [`rekey_write_units`] (DynamoDB's charge for each re-key) and the settings item's writes.
+//! The run measures what it consumed ([`Progress::rekey_write_units`]); `tests/shards.rs`
+//! checks the two agree.
 
 use std::time::Duration;
 
@@ -25,11 +31,13 @@ use thiserror::Error;
 
 use crate::event::Presence;
 use crate::read::{dynamo_error, ReadError};
+use crate::store::capacity::{self, item_size, Tally};
 use crate::store::expr::{n, s, Expr};
-use crate::store::schema::{attr, shard_of, status_partition};
+use crate::store::narrow::STATUS_INDEX_ATTRIBUTES;
+use crate::store::schema::{attr, shard_of, status_partition, ALERT_INDEX, STATUS_INDEX};
 pub use crate::store::shards::LAYOUT_TTL;
 use crate::store::shards::{check_shard_count, field, ShardSettings, SETTINGS_KEY};
-use crate::store::{Store, StoreError};
+use crate::store::{Item, Store, StoreError};
 
 #[derive(Debug, Error)]
 pub enum MigrateError {
@@ -52,7 +60,7 @@ pub enum MigrateError {
 }
 
 /// What a migration has done so far, in this run.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Progress {
     pub from: u32,
@@ -61,9 +69,84 @@ pub struct Progress {
     pub rekeyed: u64,
     /// Items a writer changed between the scan and the re-key (they carry the new count).
     pub skipped: u64,
+    /// Scan pages re-keyed (each one's position saved in the settings item).
+    pub pages: u64,
+    /// The write units the re-keys consumed, as DynamoDB reported them (a refused re-key's
+    /// derived from the item it returned, [`capacity`]): the settings item's writes are apart.
+    pub rekey_write_units: WriteUnits,
     /// True once the re-key scan has reached the end of the table.
     pub scanned_all: bool,
 }
+
+/// Write units on the status table and each of its indexes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WriteUnits {
+    pub table: f64,
+    pub status_index: f64,
+    pub alert_index: f64,
+}
+
+impl WriteUnits {
+    pub fn total(&self) -> f64 {
+        self.table + self.status_index + self.alert_index
+    }
+
+    fn add(&mut self, other: WriteUnits) {
+        self.table += other.table;
+        self.status_index += other.status_index;
+        self.alert_index += other.alert_index;
+    }
+
+    /// The write units (measured and refused) a tally holds on `table` and its indexes.
+    fn of(tally: &Tally, table: &str) -> WriteUnits {
+        WriteUnits {
+            table: tally.on(table, None).writes(),
+            status_index: tally.on(table, Some(STATUS_INDEX)).writes(),
+            alert_index: tally.on(table, Some(ALERT_INDEX)).writes(),
+        }
+    }
+}
+
+/// What a migration to `to` would do, from a Scan of the pages it would re-key (a dry run):
+/// nothing is written.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    pub from: u32,
+    pub to: u32,
+    /// A migration to `to` is under way: the run joins it, and its scan (and this one) starts
+    /// at the saved position.
+    pub resumes: bool,
+    /// Items and pages the run's scan will read. On a table with no settings item yet, that
+    /// includes the settings item the run's start creates (and the page it may add).
+    pub scanned: u64,
+    pub pages: u64,
+    /// Status items whose shard changes under `to`: the ones the run re-keys.
+    pub rekey: u64,
+    /// Status items on their shard under `to` already: not written.
+    pub in_place: u64,
+    /// Items that are not status items (the settings items): not written.
+    pub other: u64,
+    /// What the re-keys will consume: the sum of [`rekey_write_units`] over the items that
+    /// move.
+    pub rekey_write_units: WriteUnits,
+    /// The settings item's writes, 1 unit each (a small item in no index): the start (not when
+    /// joining), the saved position after each page, the finish.
+    pub settings_write_units: f64,
+    /// Everything the run will write: the re-keys and the settings item. Exact when no writer
+    /// changes a scanned item meanwhile (the functions keep writing on a live table).
+    pub write_units: f64,
+    /// Read units this scan consumed, measured; the run's scan reads the same pages again.
+    pub scan_read_units: f64,
+}
+
+/// A table's shard settings before any were written: the default count, no migration.
+const UNSET_SETTINGS: ShardSettings = ShardSettings {
+    status_shards: crate::config::DEFAULT_STATUS_SHARDS,
+    migrating_from: None,
+    migration_cursor: None,
+};
 
 impl Store {
     /// Steps 1 and 2: starts a migration to `to`, or joins the one already going there.
@@ -74,22 +157,11 @@ impl Store {
         settle: Duration,
     ) -> Result<Option<Progress>, MigrateError> {
         check_shard_count(to).map_err(|expected| MigrateError::Bounds { to, expected })?;
-        let settings = self.shard_settings().await?.unwrap_or(ShardSettings {
-            status_shards: crate::config::DEFAULT_STATUS_SHARDS,
-            migrating_from: None,
-            migration_cursor: None,
-        });
-        let from = match settings.migrating_from {
-            Some(from) if settings.status_shards == to => from,
-            Some(from) => {
-                return Err(MigrateError::Busy {
-                    table: self.status_table.clone(),
-                    from,
-                    to: settings.status_shards,
-                })
-            }
-            None if settings.status_shards == to => return Ok(None),
-            None => {
+        let settings = self.shard_settings().await?.unwrap_or(UNSET_SETTINGS);
+        let from = match self.migration_from(&settings, to)? {
+            None => return Ok(None),
+            Some((from, true)) => from,
+            Some((_, false)) => {
                 let mut e = Expr::new();
                 e.set(field::STATUS_SHARDS, n(to));
                 e.set(field::MIGRATING_FROM, n(settings.status_shards));
@@ -114,6 +186,118 @@ impl Store {
         }))
     }
 
+    /// Where a migration to `to` starts from, and whether it resumes one under way; `None` when
+    /// the table already has `to` shards. The real run and the dry run decide it here alike.
+    fn migration_from(
+        &self,
+        settings: &ShardSettings,
+        to: u32,
+    ) -> Result<Option<(u32, bool)>, MigrateError> {
+        match settings.migrating_from {
+            Some(from) if settings.status_shards == to => Ok(Some((from, true))),
+            Some(from) => Err(MigrateError::Busy {
+                table: self.status_table.clone(),
+                from,
+                to: settings.status_shards,
+            }),
+            None if settings.status_shards == to => Ok(None),
+            None => Ok(Some((settings.status_shards, false))),
+        }
+    }
+
+    /// The dry run: what [`Store::migrate`] to `to` would re-key and consume, from a Scan of the
+    /// same pages (the whole items, to size them), calling `on_page` after each. Writes
+    /// nothing. `None` when the table already has `to` shards (the run would do nothing).
+    pub async fn plan_migration(
+        &self,
+        to: u32,
+        page_size: i32,
+        mut on_page: impl FnMut(&Plan),
+    ) -> Result<Option<Plan>, MigrateError> {
+        check_shard_count(to).map_err(|expected| MigrateError::Bounds { to, expected })?;
+        let stored = self.shard_settings().await?;
+        let creates_settings = stored.is_none();
+        let settings = stored.unwrap_or(UNSET_SETTINGS);
+        let Some((from, resumes)) = self.migration_from(&settings, to)? else {
+            return Ok(None);
+        };
+        let mut plan = Plan {
+            from,
+            to,
+            resumes,
+            ..Plan::default()
+        };
+        let (scanned, reads) = capacity::measure(async {
+            let mut start = settings.migration_cursor.clone().filter(|_| resumes);
+            loop {
+                let page = self.scan_page(start, page_size, true).await?;
+                plan.pages += 1;
+                for item in page.items() {
+                    plan.scanned += 1;
+                    match classify(item, to) {
+                        Class::Other => plan.other += 1,
+                        Class::InPlace => plan.in_place += 1,
+                        Class::Move { target, .. } => {
+                            plan.rekey += 1;
+                            plan.rekey_write_units.add(rekey_write_units(item, &target));
+                        }
+                    }
+                }
+                on_page(&plan);
+                start = next_start(&page);
+                if start.is_none() {
+                    return Ok::<(), MigrateError>(());
+                }
+            }
+        })
+        .await;
+        scanned?;
+        plan.scan_read_units = reads.total().read;
+        if creates_settings {
+            // The run's start creates the settings item, and its scan meets it: one item more,
+            // which adds a page when it fills the last one (a full page has a next position).
+            plan.scanned += 1;
+            plan.other += 1;
+            if plan.scanned % page_size.max(1) as u64 == 0 {
+                plan.pages += 1;
+            }
+        }
+        plan.settings_write_units = plan.pages as f64 + if resumes { 1.0 } else { 2.0 };
+        plan.write_units = plan.rekey_write_units.total() + plan.settings_write_units;
+        Ok(Some(plan))
+    }
+
+    /// One page of the status table's Scan from `start` (a client id), strongly consistent;
+    /// only the key and the shard unless `whole`. A Scan is charged on the items read whatever
+    /// it projects, so the dry run (whole items) reads what the run does.
+    async fn scan_page(
+        &self,
+        start: Option<String>,
+        page_size: i32,
+        whole: bool,
+    ) -> Result<aws_sdk_dynamodb::operation::scan::ScanOutput, MigrateError> {
+        let start = start.map(|id| [(attr::CLIENT_ID.to_owned(), s(&id))].into());
+        let mut request = self
+            .client
+            .scan()
+            .table_name(&self.status_table)
+            .set_exclusive_start_key(start)
+            .limit(page_size)
+            .consistent_read(true);
+        if !whole {
+            let mut e = Expr::new();
+            let (client, shard) = (e.name(attr::CLIENT_ID), e.name(attr::STATUS_SHARD));
+            let built = e.build().map_err(StoreError::from)?;
+            request = request
+                .projection_expression(format!("{client}, {shard}"))
+                .set_expression_attribute_names(built.names);
+        }
+        Ok(request
+            .send()
+            .await
+            .map_err(dynamo_error("Scan", &self.status_table))?)
+    }
+
     /// Step 3, one page: re-keys the items of one Scan page from the saved position, and saves
     /// the next. Sets `scanned_all` at the end of the table.
     pub async fn migrate_page(
@@ -122,32 +306,14 @@ impl Store {
         page_size: i32,
     ) -> Result<(), MigrateError> {
         let settings = self.migration(progress.to).await?;
-        let mut e = Expr::new();
-        let (client, shard) = (e.name(attr::CLIENT_ID), e.name(attr::STATUS_SHARD));
-        let built = e.build().map_err(StoreError::from)?;
-        let start = settings
-            .migration_cursor
-            .map(|id| [(attr::CLIENT_ID.to_owned(), s(&id))].into());
         let page = self
-            .client
-            .scan()
-            .table_name(&self.status_table)
-            .projection_expression(format!("{client}, {shard}"))
-            .set_expression_attribute_names(built.names)
-            .set_exclusive_start_key(start)
-            .limit(page_size)
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(dynamo_error("Scan", &self.status_table))?;
+            .scan_page(settings.migration_cursor, page_size, false)
+            .await?;
+        progress.pages += 1;
         for item in page.items() {
             progress.scanned += 1;
-            let (Some(AttributeValue::S(id)), Some(AttributeValue::S(stored))) =
-                (item.get(attr::CLIENT_ID), item.get(attr::STATUS_SHARD))
-            else {
-                continue; // the settings item, or settings without a status
-            };
-            let Some(target) = target_shard(id, stored, progress.to) else {
+            // Not a status item (the settings items), or on its shard already.
+            let Class::Move { id, stored, target } = classify(item, progress.to) else {
                 continue;
             };
             let mut e = Expr::new();
@@ -155,27 +321,26 @@ impl Store {
             let name = e.name(attr::STATUS_SHARD);
             let read = e.value("read", s(stored));
             e.require(format!("{name} = {read}"));
-            match self
-                .update_status_item(id, e.build().map_err(StoreError::from)?, false)
-                .await
-            {
+            let built = e.build().map_err(StoreError::from)?;
+            let (written, tally) =
+                capacity::measure(self.update_status_item(id, built, false)).await;
+            progress
+                .rekey_write_units
+                .add(WriteUnits::of(&tally, &self.status_table));
+            match written {
                 Ok(Ok(_)) => progress.rekeyed += 1,
                 Ok(Err(_)) => progress.skipped += 1,
                 Err(source) => {
                     return Err(StoreError::UpdateStatus {
                         table: self.status_table.clone(),
-                        client_id: id.clone(),
+                        client_id: id.to_owned(),
                         source,
                     }
                     .into())
                 }
             }
         }
-        let next = page
-            .last_evaluated_key()
-            .and_then(|key| key.get(attr::CLIENT_ID))
-            .and_then(|v| v.as_s().ok())
-            .cloned();
+        let next = next_start(&page);
         let mut e = Expr::new();
         match &next {
             Some(id) => e.set(field::MIGRATION_CURSOR, s(id)),
@@ -259,12 +424,94 @@ impl Store {
     }
 }
 
-/// The `statusShard` an item must get under `shards`, or `None` when it has it already (or its
-/// shard is not one this code writes).
-fn target_shard(client_id: &str, stored: &str, shards: u32) -> Option<String> {
+/// Where a Scan page ends: the client id to start the next one at, `None` at the end of the
+/// table.
+fn next_start(page: &aws_sdk_dynamodb::operation::scan::ScanOutput) -> Option<String> {
+    page.last_evaluated_key()
+        .and_then(|key| key.get(attr::CLIENT_ID))
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+}
+
+/// What the re-key step makes of one scanned item.
+enum Class<'a> {
+    /// Not a status item (the settings items), or one whose shard this code does not write.
+    Other,
+    /// On its shard under the new count already.
+    InPlace,
+    /// Re-keyed from `stored` to `target`.
+    Move {
+        id: &'a str,
+        stored: &'a str,
+        target: String,
+    },
+}
+
+fn classify(item: &Item, shards: u32) -> Class<'_> {
+    let (Some(AttributeValue::S(id)), Some(AttributeValue::S(stored))) =
+        (item.get(attr::CLIENT_ID), item.get(attr::STATUS_SHARD))
+    else {
+        return Class::Other;
+    };
+    match target_shard(id, stored, shards) {
+        None => Class::Other,
+        Some(None) => Class::InPlace,
+        Some(Some(target)) => Class::Move { id, stored, target },
+    }
+}
+
+/// The `statusShard` an item must get under `shards`: `Some(None)` when it has it already,
+/// `None` when its shard is not one this code writes.
+fn target_shard(client_id: &str, stored: &str, shards: u32) -> Option<Option<String>> {
     let presence = Presence::parse(stored.split_once('#')?.0)?;
     let target = status_partition(presence, shard_of(client_id, shards));
-    (target != stored).then_some(target)
+    Some((target != stored).then_some(target))
+}
+
+/// What DynamoDB charges for re-keying `item` (as stored) to the shard `target`: one
+/// UpdateItem that sets `statusShard`. Its write units, at 1 per KB begun of what is written
+/// and at least 1 ([`item_size`] sizes items as DynamoDB does):
+///
+/// - the table: the larger of the item before and after;
+/// - `status-index` (when the item is in it: it has both index keys): its index key changes,
+///   so the old entry is deleted and the new one put, each charged on its own size (an entry
+///   holds the index keys, the table key and the projected attributes,
+///   [`STATUS_INDEX_ATTRIBUTES`]);
+/// - `alert-index` (when the item is in it: clients with alert work due): it projects every
+///   attribute, so the entry is rewritten in place, charged on the larger of before and after.
+pub fn rekey_write_units(item: &Item, target: &str) -> WriteUnits {
+    let mut moved = item.clone();
+    moved.insert(attr::STATUS_SHARD.to_owned(), s(target));
+    let table = write_units(item_size(item)).max(write_units(item_size(&moved)));
+    let in_index = |hash: &str, range: &str| {
+        matches!(item.get(hash), Some(AttributeValue::S(_)))
+            && matches!(item.get(range), Some(AttributeValue::N(_)))
+    };
+    let status_entry = |item: &Item| -> usize {
+        let entry: Item = STATUS_INDEX_ATTRIBUTES
+            .iter()
+            .filter_map(|name| Some(((*name).to_owned(), item.get(*name)?.clone())))
+            .collect();
+        item_size(&entry)
+    };
+    WriteUnits {
+        table,
+        status_index: if in_index(attr::STATUS_SHARD, attr::EVENT_TIMESTAMP) {
+            write_units(status_entry(item)) + write_units(status_entry(&moved))
+        } else {
+            0.0
+        },
+        alert_index: if in_index(attr::ALERT_SHARD, attr::ALERT_DUE_AT) {
+            table
+        } else {
+            0.0
+        },
+    }
+}
+
+/// Write units of one write of `bytes`: 1 per KB begun, at least 1.
+fn write_units(bytes: usize) -> f64 {
+    bytes.div_ceil(1024).max(1) as f64
 }
 
 #[cfg(test)]
@@ -276,13 +523,64 @@ mod tests {
         let id = "sensor-42";
         let under_16 = status_partition(Presence::Connected, shard_of(id, 16));
         let under_64 = status_partition(Presence::Connected, shard_of(id, 64));
-        assert_eq!(target_shard(id, &under_64, 64), None);
+        assert_eq!(target_shard(id, &under_64, 64), Some(None));
         if under_16 != under_64 {
-            assert_eq!(target_shard(id, &under_16, 64), Some(under_64.clone()));
+            assert_eq!(
+                target_shard(id, &under_16, 64),
+                Some(Some(under_64.clone()))
+            );
         }
         let offline = status_partition(Presence::Disconnected, 3);
-        let moved = target_shard(id, &offline, 64).unwrap_or(offline);
+        let moved = target_shard(id, &offline, 64).flatten().unwrap_or(offline);
         assert!(moved.starts_with("disconnected#"), "{moved}");
         assert_eq!(target_shard(id, "garbage", 64), None);
+    }
+
+    #[test]
+    fn a_re_key_costs_the_item_and_two_status_index_entries_and_its_alert_entry() {
+        let item = |pairs: &[(&str, AttributeValue)]| -> Item {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect()
+        };
+        let text = |v: &str| AttributeValue::S(v.to_owned());
+        let num = |v: &str| AttributeValue::N(v.to_owned());
+        let small = item(&[
+            (attr::CLIENT_ID, text("c-1")),
+            (attr::STATUS_SHARD, text("connected#03")),
+            (attr::EVENT_TIMESTAMP, num("1790000000000")),
+        ]);
+        let units = rekey_write_units(&small, "connected#41");
+        assert_eq!(
+            (units.table, units.status_index, units.alert_index),
+            (1.0, 2.0, 0.0)
+        );
+        // 1.5 KB the index does not project: the table pays for it, the index entries do not.
+        let mut padded = small.clone();
+        padded.insert("padding".into(), text(&"x".repeat(1500)));
+        let units = rekey_write_units(&padded, "connected#41");
+        assert_eq!(
+            (units.table, units.status_index, units.alert_index),
+            (2.0, 2.0, 0.0)
+        );
+        // A projected attribute over 1 KB: both entries are 2 units; in the alert index too.
+        let mut named = small.clone();
+        named.insert(attr::THING_NAME.into(), text(&"t".repeat(1100)));
+        named.insert(attr::ALERT_SHARD.into(), text("alert#01"));
+        named.insert(attr::ALERT_DUE_AT.into(), num("1790000060000"));
+        let units = rekey_write_units(&named, "connected#41");
+        assert_eq!(
+            (units.table, units.status_index, units.alert_index),
+            (2.0, 4.0, 2.0)
+        );
+        assert_eq!(units.total(), 8.0);
+        // Not in the status index without its sort key.
+        let mut keyless = small;
+        keyless.remove(attr::EVENT_TIMESTAMP);
+        assert_eq!(
+            rekey_write_units(&keyless, "connected#41").status_index,
+            0.0
+        );
     }
 }

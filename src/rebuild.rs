@@ -46,7 +46,11 @@ impl Store {
                 let problem = format!("payload of {}: {err}", entry.event_key);
                 MalformedItem::new(&self.events_table, client_id, ItemProblem::Invalid(problem))
             })?;
-            let (outcome, rule) = self.apply_status(&event, &entry.event_key, now_ms).await?;
+            // As on arrival: a timestamp ahead of its receipt counts as the receipt.
+            let received = entry.received_at.map_or(now_ms, |at| at.min(now_ms));
+            let (outcome, rule) = self
+                .apply_status(&event, &entry.event_key, received)
+                .await?;
             if outcome == Outcome::Applied && rule.is_some() {
                 applied += 1;
             }

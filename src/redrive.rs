@@ -11,7 +11,7 @@
 //!   the function): `{"ruleName", "topic", "clientId", "base64OriginalPayload", "failures"}`.
 //!   The original payload is the event as published on the topic, *without* the fields the
 //!   rule's SQL adds; they are rebuilt from `topic` exactly as the SQL does (`topic(4) AS
-//!   topicEventType, topic(5) AS topicClientId`), so the parser's topic check still applies.
+//!   topicEventType, topic() AS presenceTopic`), so the parser's topic check still applies.
 //! - **A bare lifecycle event** (a Lambda dead-letter queue, or an event an operator sent by
 //!   hand): the body is the payload.
 //!
@@ -24,10 +24,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use thiserror::Error;
 
-use crate::event::{TOPIC_CLIENT_ID_FIELD, TOPIC_EVENT_TYPE_FIELD};
-
-/// The prefix of the presence topics the rule subscribes to (`$aws/events/presence/+/+`).
-pub const PRESENCE_TOPIC_PREFIX: &str = "$aws/events/presence/";
+use crate::event::{PRESENCE_TOPIC_PREFIX, TOPIC_EVENT_TYPE_FIELD, TOPIC_FIELD};
 
 /// Where a failed event came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,7 +63,8 @@ pub enum MessageError {
     NotJson(#[source] serde_json::Error),
     #[error(
         "the message is not a Lambda on-failure record (requestPayload), a rule error action \
-         (base64OriginalPayload) or a lifecycle event (eventType); its fields: {0}"
+         (base64OriginalPayload) or a lifecycle event (eventType); its fields: {}",
+        crate::errors::shown(.0).bare()
     )]
     UnknownFormat(String),
     #[error("the on-failure record has no requestPayload object")]
@@ -78,7 +76,8 @@ pub enum MessageError {
     #[error("the rule error's original payload is not a JSON object")]
     PayloadNotAnObject(#[source] serde_json::Error),
     #[error(
-        "the rule error's topic {0:?} is not a presence topic ($aws/events/presence/TYPE/CLIENT)"
+        "the rule error's topic {} is not a presence topic ($aws/events/presence/TYPE/CLIENT)",
+        crate::errors::shown(.0)
     )]
     NotAPresenceTopic(String),
 }
@@ -141,16 +140,17 @@ fn rule_error(message: &Map<String, Value>, encoded: &Value) -> Result<FailedEve
         .get("topic")
         .and_then(Value::as_str)
         .ok_or(MessageError::MissingField("topic"))?;
-    let (event_type, client_id) =
-        topic_fields(topic).ok_or_else(|| MessageError::NotAPresenceTopic(topic.to_owned()))?;
+    let event_type =
+        topic_event_type(topic).ok_or_else(|| MessageError::NotAPresenceTopic(topic.to_owned()))?;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(encoded.trim())
         .map_err(MessageError::NotBase64)?;
     let mut event: Map<String, Value> =
         serde_json::from_slice(&bytes).map_err(MessageError::PayloadNotAnObject)?;
-    // What the rule's SQL adds (`SELECT *, topic(4) AS ..., topic(5) AS ...`).
+    // What the rule's SQL adds (`SELECT *, topic(4) AS ..., topic() AS ...`): the parser then
+    // checks the topic against the payload, as on the live path.
     event.insert(TOPIC_EVENT_TYPE_FIELD.to_owned(), event_type.into());
-    event.insert(TOPIC_CLIENT_ID_FIELD.to_owned(), client_id.into());
+    event.insert(TOPIC_FIELD.to_owned(), topic.into());
     let failures = message
         .get("failures")
         .and_then(Value::as_array)
@@ -168,18 +168,13 @@ fn rule_error(message: &Map<String, Value>, encoded: &Value) -> Result<FailedEve
     })
 }
 
-/// `topic(4)` and `topic(5)` of a presence topic, as the rules engine numbers segments (from 1).
-/// Exactly those five levels, as the rule's filter `$aws/events/presence/+/+` matches: a topic
-/// with more never reached the live path, so it is no presence topic here either.
-fn topic_fields(topic: &str) -> Option<(&str, &str)> {
+/// `topic(4)` of a presence topic, as the rules engine numbers levels (from 1), when the topic
+/// is one the rule's filter `$aws/events/presence/+/#` matches with a client id after it. The
+/// rest (the client id, which may contain `/`) is checked against the payload by the parser.
+fn topic_event_type(topic: &str) -> Option<&str> {
     let rest = topic.strip_prefix(PRESENCE_TOPIC_PREFIX)?;
-    let mut segments = rest.split('/');
-    let event_type = segments.next().filter(|s| !s.is_empty())?;
-    let client_id = segments.next().filter(|s| !s.is_empty())?;
-    if segments.next().is_some() {
-        return None;
-    }
-    Some((event_type, client_id))
+    let (event_type, client_id) = rest.split_once('/')?;
+    (!event_type.is_empty() && !client_id.is_empty()).then_some(event_type)
 }
 
 #[cfg(test)]
@@ -189,7 +184,7 @@ mod tests {
     use base64::Engine as _;
     use serde_json::json;
 
-    const EVENT: &str = r#"{"clientId":"pump-1","timestamp":1763712000000,"eventType":"disconnected","sessionIdentifier":"s-1","principalIdentifier":"p","clientInitiatedDisconnect":false,"disconnectReason":"CONNECTION_LOST","versionNumber":3,"topicEventType":"disconnected","topicClientId":"pump-1"}"#;
+    const EVENT: &str = r#"{"clientId":"pump-1","timestamp":1763712000000,"eventType":"disconnected","sessionIdentifier":"s-1","principalIdentifier":"p","clientInitiatedDisconnect":false,"disconnectReason":"CONNECTION_LOST","versionNumber":3,"topicEventType":"disconnected","presenceTopic":"$aws/events/presence/disconnected/pump-1"}"#;
 
     #[test]
     fn an_on_failure_record_gives_the_payload_verbatim() {
@@ -223,7 +218,7 @@ mod tests {
         assert_eq!(event.client_id, "gw-7");
         let payload: Value = serde_json::from_str(&failed.payload).unwrap();
         assert_eq!(payload[TOPIC_EVENT_TYPE_FIELD], "connected");
-        assert_eq!(payload[TOPIC_CLIENT_ID_FIELD], "gw-7");
+        assert_eq!(payload[TOPIC_FIELD], "$aws/events/presence/connected/gw-7");
         assert_eq!(
             failed.source,
             Source::RuleError {
@@ -244,7 +239,7 @@ mod tests {
         .to_string();
         let failed = parse_message(&body).unwrap();
         let err = LifecycleEvent::parse(&failed.payload).unwrap_err();
-        assert!(err.to_string().contains(TOPIC_CLIENT_ID_FIELD), "{err}");
+        assert!(err.to_string().contains(TOPIC_FIELD), "{err}");
     }
 
     #[test]
@@ -285,17 +280,37 @@ mod tests {
             r#"{"base64OriginalPayload":"e30=","topic":"$aws/events/presence/connected"}"#
         )
         .contains("not a presence topic"));
-        // More levels than the rule's `+/+` matches: refused as the live path never sees them.
+        // No client id after the type: not a topic the rule matches.
         for topic in [
-            "$aws/events/presence/connected/a/b",
-            "$aws/events/presence/connected/a/",
+            "$aws/events/presence/connected/",
+            "$aws/events/presence/connected",
         ] {
             let message = json!({"base64OriginalPayload": "e30=", "topic": topic}).to_string();
-            assert!(
-                err(&message).contains("not a presence topic"),
-                "{topic}: {}",
-                err(&message)
-            );
+            assert!(err(&message).contains("not a presence topic"), "{topic}");
+        }
+    }
+
+    /// More levels than five: the rule's `+/#` matches them, and the event applies exactly when
+    /// the payload's client id is the whole rest of the topic, as on the live path.
+    #[test]
+    fn a_topic_with_more_levels_is_checked_against_the_whole_client_id() {
+        let message = |client: &str| {
+            let original = json!({"clientId": client, "timestamp": 1_763_712_000_000u64,
+                "eventType": "connected", "sessionIdentifier": "s", "versionNumber": 1});
+            let encoded = base64::engine::general_purpose::STANDARD.encode(original.to_string());
+            json!({"topic": "$aws/events/presence/connected/site-3/gw/7",
+                   "base64OriginalPayload": encoded})
+            .to_string()
+        };
+        let failed = parse_message(&message("site-3/gw/7")).unwrap();
+        assert_eq!(
+            LifecycleEvent::parse(&failed.payload).unwrap().client_id,
+            "site-3/gw/7"
+        );
+        for other in ["site-3", "site-3/gw", "gw/7"] {
+            let failed = parse_message(&message(other)).unwrap();
+            let err = LifecycleEvent::parse(&failed.payload).unwrap_err();
+            assert!(err.to_string().contains(TOPIC_FIELD), "{other}: {err}");
         }
     }
 }

@@ -198,6 +198,18 @@ impl LifecycleEvent {
     /// changes a client's connected state. (Here rather than in `event`, so that parsing knows
     /// nothing of the rule.)
     pub fn observed(&self) -> Option<Observed<'_>> {
+        self.observed_at(u64::MAX)
+    }
+
+    /// The event as the ordering rule sees it when it was received at `received_ms`: its
+    /// timestamp, but never later than its receipt. An event cannot have happened after it
+    /// arrived, so a timestamp ahead of the receiving clock (accepted up to `FUTURE_SKEW_MS`) is
+    /// wrong by at least that much, and the receipt is the better estimate. This bounds what one
+    /// event can do: however high its version and however far ahead its timestamp, it holds a
+    /// client's status against correctly stamped later events for at most the window W after
+    /// it arrived (rule 2 applies any event stamped more than W after the receipt). Without the
+    /// bound, an event stamped at the skew's edge with version `u64::MAX` held it for skew + W.
+    pub fn observed_at(&self, received_ms: u64) -> Option<Observed<'_>> {
         let presence = match self.event_type {
             EventType::Connected => Presence::Connected,
             EventType::Disconnected => Presence::Disconnected,
@@ -208,7 +220,7 @@ impl LifecycleEvent {
             presence,
             // Validation guarantees a version for connected/disconnected.
             version: self.version_number.unwrap_or_default(),
-            timestamp: self.timestamp,
+            timestamp: self.timestamp.min(received_ms),
         })
     }
 }

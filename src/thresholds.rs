@@ -28,19 +28,21 @@ pub struct ThresholdPatterns(Vec<(String, u64)>);
 /// What is wrong with an `OFFLINE_THRESHOLDS` value; the entry is numbered from 1.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum PatternError {
-    #[error("entry {index} ({entry:?}) is not PATTERN=DURATION")]
+    #[error("entry {index} ({}) is not PATTERN=DURATION", crate::errors::shown(.entry))]
     NoEquals { index: usize, entry: String },
     #[error("entry {index} has an empty pattern")]
     EmptyPattern { index: usize },
     #[error(
-        "entry {index} ({pattern}): {duration:?} is neither a duration (30m, 2h) nor milliseconds"
+        "entry {index} ({}): {} is neither a duration (30m, 2h) nor milliseconds",
+        crate::errors::shown(.pattern).bare(),
+        crate::errors::shown(.duration)
     )]
     BadDuration {
         index: usize,
         pattern: String,
         duration: String,
     },
-    #[error("entry {index} ({pattern}): {ms} ms is outside {MIN_THRESHOLD_MS}..={MAX_THRESHOLD_MS} ms (1 minute to 7 days)")]
+    #[error("entry {index} ({}): {ms} ms is outside {MIN_THRESHOLD_MS}..={MAX_THRESHOLD_MS} ms (1 minute to 7 days)", crate::errors::shown(.pattern).bare())]
     OutOfBounds {
         index: usize,
         pattern: String,
@@ -91,7 +93,7 @@ impl FromStr for ThresholdPatterns {
                 .or_else(|| {
                     humantime::parse_duration(duration)
                         .ok()
-                        .map(|d: Duration| d.as_millis() as u64)
+                        .map(|d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
                 })
                 .ok_or_else(|| PatternError::BadDuration {
                     index,

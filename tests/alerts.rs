@@ -13,6 +13,7 @@ use iot_presence::alert::pass::{Alerter, LEASE_MS};
 use iot_presence::event::LifecycleEvent;
 use iot_presence::rule::Window;
 use iot_presence::store::schema::attr;
+use iot_presence::store::status::Missing;
 use serde_json::json;
 
 #[tokio::test]
@@ -214,18 +215,26 @@ async fn a_clients_own_threshold_applies_even_to_a_pending_outage() {
     let f = fixture(settings()).await;
     f.disconnect("dev-5", "s1", T0, "CONNECTION_LOST").await;
     f.pass(T0 + 1000).await; // pending until T0 + 5 min
-    f.store
-        .set_offline_threshold("dev-5", Some(2 * MIN), T0 + 30_000)
+    assert!(f
+        .store
+        .set_offline_threshold("dev-5", Some(2 * MIN), T0 + 30_000, Missing::Refuse)
         .await
-        .unwrap();
+        .unwrap());
     assert!(f.pass(T0 + 2 * MIN - 1).await.1.is_empty());
     let (_, received) = f.pass(T0 + 2 * MIN).await;
     assert_eq!(kinds(&received), ["offline"]);
     assert_eq!(received[0].message["thresholdMs"], json!(2 * MIN));
 
+    // Refused for a client with no item: nothing is written.
+    assert!(!f
+        .store
+        .set_offline_threshold("dev-6", Some(10 * MIN), T0, Missing::Refuse)
+        .await
+        .unwrap());
+    assert!(f.store.status("dev-6").await.unwrap().is_none());
     // A threshold set before the first event is kept as a setting and used.
     f.store
-        .set_offline_threshold("dev-6", Some(10 * MIN), T0)
+        .set_offline_threshold("dev-6", Some(10 * MIN), T0, Missing::Create)
         .await
         .unwrap();
     // The settings-only item is due but holds no status: a pass settles it.

@@ -1,56 +1,51 @@
-//! The consumed capacity of every path, measured on the local DynamoDB and pinned: a change
-//! that adds write amplification (a rewritten index key, a larger item, a second request)
-//! fails here, and so does a README whose table no longer matches the code.
+//! The consumed capacity of every path, measured on the local DynamoDB and compared with the
+//! committed measurements (`iot_presence::cost::measured`), which docs/cost.md and `presence
+//! cost` are built from: a change that adds write amplification (a rewritten index key, a
+//! larger item, a second request) fails here, and so would committed figures that no longer
+//! match the code.
 
 mod common;
 
 use common::alerting::{fixture, settings, T0};
-use iot_presence::cost::{self, PathKind};
-use iot_presence::store::schema::{ALERT_INDEX, STATUS_INDEX};
-
-/// Per one of each path's unit: status table, status-index, alert-index and event table write
-/// units (measured), write units of refused conditional writes (derived from the item each
-/// refusal returned), and read units in total.
-const PINNED: [(PathKind, [f64; 4], f64, f64); 21] = [
-    (PathKind::FirstConnect, [1.0, 1.0, 0.0, 1.0], 0.0, 1.0),
-    (PathKind::Disconnect, [1.0, 2.0, 1.0, 1.0], 0.0, 0.0),
-    (PathKind::Reconnect, [1.0, 2.0, 2.0, 1.0], 0.0, 0.0),
-    (PathKind::Stale, [0.0, 0.0, 0.0, 1.0], 1.0, 0.0),
-    (PathKind::Duplicate, [0.0, 0.0, 0.0, 1.0], 1.0, 0.0),
-    (PathKind::Redelivered, [0.0, 0.0, 0.0, 0.0], 2.0, 0.0),
-    (PathKind::ConnectFailed, [0.0, 0.0, 0.0, 1.0], 0.0, 0.0),
-    (PathKind::Redriven, [1.0, 2.0, 1.0, 1.0], 0.0, 0.0),
-    (PathKind::Reconciled, [2.0, 2.0, 1.0, 2.0], 0.0, 1.0),
-    (PathKind::IdlePass, [0.0, 0.0, 0.0, 0.0], 0.0, 17.0),
-    (PathKind::QuickSettled, [1.0, 0.0, 1.0, 0.0], 0.0, 1.85),
-    (PathKind::AlertScheduled, [1.0, 0.0, 2.0, 0.0], 0.0, 1.85),
-    (PathKind::AlertSettled, [1.0, 0.0, 1.0, 0.0], 0.0, 1.85),
-    (PathKind::OfflineNotice, [2.0, 1.0, 2.0, 0.0], 0.0, 1.85),
-    (PathKind::BackOnlineNotice, [2.0, 1.0, 2.0, 0.0], 0.0, 1.85),
-    (PathKind::Status, [0.0, 0.0, 0.0, 0.0], 0.0, 1.0),
-    (PathKind::History, [0.0, 0.0, 0.0, 0.0], 0.0, 1.0 / 7.0),
-    (
-        PathKind::ListConnected,
-        [0.0, 0.0, 0.0, 0.0],
-        0.0,
-        8.0 / 60.0,
-    ),
-    (PathKind::ListOffline, [0.0, 0.0, 0.0, 0.0], 0.0, 4.0),
-    (PathKind::Summary, [0.0, 0.0, 0.0, 0.0], 0.0, 56.0),
-    (PathKind::FleetGauges, [0.0, 0.0, 0.0, 0.0], 0.0, 16.0),
-];
+use iot_presence::cost::{self, measured, PathUnits};
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-9
 }
 
+fn same(a: &PathUnits, b: &PathUnits) -> bool {
+    let all = |x: &[f64], y: &[f64]| x.iter().zip(y).all(|(x, y)| close(*x, *y));
+    a.path == b.path
+        && a.count == b.count
+        && all(&a.writes, &b.writes)
+        && all(&a.reads, &b.reads)
+        && close(a.refused, b.refused)
+}
+
+/// A row in src/cost/measured.rs's form, to paste there when a change is meant.
+fn source_row(p: &PathUnits) -> String {
+    let on: Vec<String> = p
+        .writes
+        .iter()
+        .zip(&p.reads)
+        .map(|(w, r)| format!("({w:?}, {r:?})"))
+        .collect();
+    format!(
+        "    path(\n        PathKind::{:?},\n        {},\n        [{}],\n        {:?},\n    ),",
+        p.path,
+        p.count,
+        on.join(", "),
+        p.refused
+    )
+}
+
 #[tokio::test]
-async fn every_path_consumes_what_it_is_pinned_to() {
+async fn every_path_consumes_what_is_committed() {
     let f = fixture(settings()).await;
-    let measured = cost::probe::run(&f.store, &f.alerter, "probe", T0)
+    let probed = cost::probe::run(&f.store, &f.alerter, "probe", T0)
         .await
         .expect("every path runs");
-    let reported: f64 = measured
+    let reported: f64 = probed
         .iter()
         .map(|m| m.units.total().read + m.units.total().write)
         .sum();
@@ -60,49 +55,49 @@ async fn every_path_consumes_what_it_is_pinned_to() {
          needs one that does (dynoxide, DynamoDB Local, DynamoDB)",
         common::local::endpoint()
     );
-    let rows: Vec<String> = cost::table(&measured, &f.tables.status, &f.tables.events)
+    let (status, events) = (f.tables.status.as_str(), f.tables.events.as_str());
+    let paths: Vec<PathUnits> = probed
         .iter()
-        .map(|row| format!("| {} |", row.join(" | ")))
+        .map(|m| PathUnits::of(m, status, events))
         .collect();
-    for row in &rows {
-        println!("{row}");
-    }
+    print!("{}", cost::report::units(&paths));
     assert_eq!(
-        measured.iter().map(|m| m.path).collect::<Vec<_>>(),
-        PINNED.map(|p| p.0),
+        paths.iter().map(|p| p.path).collect::<Vec<_>>(),
+        measured::PATHS.map(|p| p.path),
         "the probe's paths"
     );
-    let (status, events) = (f.tables.status.as_str(), f.tables.events.as_str());
-    let mut wrong = Vec::new();
-    for (m, (path, writes, refused, reads)) in measured.iter().zip(PINNED) {
-        let on = [
-            m.per_one(status, None),
-            m.per_one(status, Some(STATUS_INDEX)),
-            m.per_one(status, Some(ALERT_INDEX)),
-            m.per_one(events, None),
-        ];
-        let total = m.per_one_total();
-        let got = on.map(|u| u.write);
-        if !got.iter().zip(writes).all(|(g, w)| close(*g, w))
-            || !close(total.refused, refused)
-            || !close(total.read, reads)
-        {
-            wrong.push(format!(
-                "{}: writes {got:?} refused {} reads {}, pinned {writes:?} {refused} {reads}",
-                path.name(),
-                total.refused,
-                total.read
-            ));
-        }
-    }
-    assert!(wrong.is_empty(), "units changed:\n{}", wrong.join("\n"));
-    // The cost page shows this very table.
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/cost.md"))
-        .expect("docs/cost.md");
-    for row in &rows {
-        assert!(
-            doc.contains(row.as_str()),
-            "docs/cost.md lacks the measured row\n{row}"
-        );
-    }
+    // Units on a target of no column (a new index, another table) would be missing from
+    // the committed rows: the totals catch them.
+    let elsewhere: Vec<String> = probed
+        .iter()
+        .zip(&paths)
+        .filter(|(m, p)| {
+            let (all, on) = (m.per_one_total(), p.total());
+            !close(all.read, on.read) || !close(all.writes(), on.writes())
+        })
+        .map(|(m, _)| format!("{}: {:?}", m.path.name(), m.units))
+        .collect();
+    assert!(
+        elsewhere.is_empty(),
+        "units on a target src/cost/measured.rs has no column for:\n{}",
+        elsewhere.join("\n")
+    );
+    let wrong: Vec<String> = paths
+        .iter()
+        .zip(&measured::PATHS)
+        .filter(|(got, committed)| !same(got, committed))
+        .map(|(got, committed)| {
+            format!(
+                "{}: measured {got:?}\n  committed {committed:?}",
+                got.path.name()
+            )
+        })
+        .collect();
+    let rows: Vec<String> = paths.iter().map(source_row).collect();
+    assert!(
+        wrong.is_empty(),
+        "units changed:\n{}\n\nif meant, src/cost/measured.rs's PATHS are now:\n{}",
+        wrong.join("\n"),
+        rows.join("\n")
+    );
 }

@@ -884,3 +884,145 @@ async fn status_and_list_json_pinned() {
     });
     assert_eq!(disconnected, [longest]);
 }
+
+/// A character that could rewrite or reorder the operator's terminal: a C0 or C1 control
+/// (ESC, CR, ...) or a bidi control. Newlines are the output's own.
+fn raw_control(c: char) -> bool {
+    c != '\n'
+        && (c.is_control()
+            || matches!(c as u32, 0x202a..=0x202e | 0x2066..=0x2069 | 0x200e | 0x200f))
+}
+
+/// Client ids, reasons, thing names and sessions are the devices' own strings: a hostile one
+/// (ESC[2J clears the screen, CR returns over the line, U+202E reverses it) reaches the table
+/// and text output escaped, never raw; `-o json` keeps it exact. Before the escaping, every
+/// table printed them as they were.
+#[tokio::test]
+async fn hostile_strings_are_escaped_in_tables_and_exact_in_json() {
+    let client = local::client();
+    let tables = local::create_tables().await;
+    let store = local::store(&client, &tables, Window::DEFAULT);
+    let now = now_ms();
+    let id = "evil\u{1b}[2J\r\u{202e}-7\u{2066}";
+    let reason = "CONNECTION_LOST\u{1b}]0;pwned\u{7}\r\u{202e}\u{9b}";
+    let session = "s\u{1b}[31m\u{200f}1";
+    let mut connect = connect_event(id, session, 3, now - 10 * MINUTE);
+    connect["thingName"] = json!("thing\u{1b}[1A\u{202d}");
+    let disconnect = disconnect_event(id, session, 3, now - 5 * MINUTE, reason);
+    for event in [connect, disconnect] {
+        handle(&store, &event.to_string(), now)
+            .await
+            .expect("handled");
+    }
+
+    let runs: [&[&str]; 8] = [
+        &["list", "--disconnected"],
+        &["status", id],
+        &["history", id],
+        &["summary"],
+        &["incident"],
+        &["availability", id, "--since", "1h"],
+        &["threshold", id, "5m"],
+        &["rebuild", "--client", id],
+    ];
+    for args in runs {
+        let out = presence(&tables, args);
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        let text = stdout(&out) + &String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !text.chars().any(raw_control),
+            "{args:?} printed a raw control character: {text:?}"
+        );
+    }
+    let text = stdout(&presence(&tables, &["status", id]));
+    for escaped in [
+        r"evil\u{1b}[2J\u{d}\u{202e}-7\u{2066}",
+        r"CONNECTION_LOST\u{1b}]0;pwned\u{7}\u{d}\u{202e}\u{9b}",
+        r"thing\u{1b}[1A\u{202d}",
+        r"s\u{1b}[31m\u{200f}1",
+    ] {
+        assert!(text.contains(escaped), "{escaped} in {text}");
+    }
+    assert!(stdout(&presence(&tables, &["summary"])).contains(r"pwned\u{7}"));
+
+    let v = &json_lines(&presence(&tables, &["status", id, "-o", "json"]))[0];
+    assert_eq!(v["clientId"], id);
+    assert_eq!(v["disconnectReason"], reason);
+    assert_eq!(v["sessionIdentifier"], session);
+    assert_eq!(v["thingName"], "thing\u{1b}[1A\u{202d}");
+    let listed = json_lines(&presence(
+        &tables,
+        &["list", "--disconnected", "-o", "json"],
+    ));
+    assert_eq!(listed[0]["clientId"], id);
+    let events = json_lines(&presence(&tables, &["history", id, "-o", "json"]));
+    assert_eq!(events[1]["disconnectReason"], reason);
+}
+
+/// Time flags are bounded: `--at +10000y` (the year 12026) panicked formatting the pass's
+/// time; now it, and every time or duration past the bounds, is a usage error (exit 2) that
+/// names the flag and the accepted range, before anything is read.
+#[tokio::test]
+async fn out_of_range_times_are_usage_errors_naming_the_flag() {
+    let tables = Tables {
+        status: "unused".into(),
+        events: "unused".into(),
+    };
+    let cases: [(&[&str], &str, &str); 5] = [
+        (
+            &[
+                "alert-pass",
+                "--topic-arn",
+                "arn:aws:sns:x",
+                "--at",
+                "+10000y",
+            ],
+            "--at",
+            "100y",
+        ),
+        (
+            &[
+                "alert-pass",
+                "--topic-arn",
+                "arn:aws:sns:x",
+                "--at",
+                "3000-01-01T00:00:00Z",
+            ],
+            "--at",
+            "9999999999999",
+        ),
+        (&["history", "c", "--since", "20000y"], "--since", "100y"),
+        (
+            &["availability", "c", "--until", "9999-12-31T23:59:59Z"],
+            "--until",
+            "2286-11-20T17:46:39.999Z",
+        ),
+        (
+            &[
+                "list",
+                "--disconnected",
+                "--offline-for",
+                "18446744073709612s",
+            ],
+            "--offline-for",
+            "100y",
+        ),
+    ];
+    for (args, flag, range) in cases {
+        let out = presence(&tables, args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(flag) && err.contains(range), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+    // A long argument (Linux takes at most 128 KiB, less one byte) is quoted capped, with its
+    // length.
+    let long = "x".repeat(100_000);
+    let out = presence(&tables, &["history", "c", "--since", &long]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.len() < 1024 && err.contains("--since") && err.contains("100000 bytes"),
+        "{err}"
+    );
+}

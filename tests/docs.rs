@@ -349,3 +349,31 @@ fn every_environment_variable_is_documented() {
         "variables without a row in {CONFIGURATION}: {missing:?}"
     );
 }
+
+/// The deploy guide's outputs table names every output the template defines, and no other:
+/// a first-time user reads what each is for there.
+#[test]
+fn the_deploy_guide_names_every_output() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = read(&root.join("docs/deploy.md"));
+    let section = text
+        .split("## The outputs, and what each is for")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("docs/deploy.md has the outputs section");
+    let mut named = BTreeSet::new();
+    for line in section.lines().filter(|l| l.starts_with("| `")) {
+        let first = line.split('|').nth(1).unwrap_or_default();
+        for part in first.split('`').skip(1).step_by(2) {
+            named.insert(part.to_owned());
+        }
+    }
+    let template = Template::repository();
+    let outputs: BTreeSet<String> = template.root()["Outputs"]
+        .as_mapping()
+        .expect("Outputs")
+        .keys()
+        .filter_map(|k| k.as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(named, outputs);
+}

@@ -71,7 +71,7 @@ impl Bytes {
     }
 }
 
-const FIELDS: [&str; 14] = [
+const FIELDS: [&str; 15] = [
     "clientId",
     "timestamp",
     "eventType",
@@ -85,6 +85,7 @@ const FIELDS: [&str; 14] = [
     "connectFailureReason",
     "topicEventType",
     "topicClientId",
+    "presenceTopic",
     "vendorBlob",
 ];
 

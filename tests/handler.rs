@@ -519,12 +519,19 @@ async fn forged_events_in_each_form_that_reaches_the_function() {
     let mut through_the_rule =
         disconnected("victim", "forged", u64::MAX, NOW + skew, "CONNECTION_LOST");
     through_the_rule["topicEventType"] = json!("disconnected");
-    through_the_rule["topicClientId"] = json!("victim");
+    through_the_rule["presenceTopic"] = json!("$aws/events/presence/disconnected/victim");
     assert_eq!(send(&store, &through_the_rule).await, Outcome::Applied);
-    // The device's next genuine connect, stamped more than W after the forged one, wins.
-    let later = NOW + skew + Window::DEFAULT.ms() + 1;
-    let genuine = connected("victim", "real", 0, later).to_string();
-    let applied = handle(&store, &genuine, later).await.unwrap();
+    let item = status_item(&client, &tables, "victim").await.unwrap();
+    assert_eq!(
+        n(&item, attr::EVENT_TIMESTAMP),
+        Some(NOW),
+        "the lead counts as the receipt"
+    );
+    // The device's next genuine connect, W after the forged event arrived, wins.
+    let genuine = connected("victim", "real", 0, NOW + Window::DEFAULT.ms() + 1).to_string();
+    let applied = handle(&store, &genuine, NOW + Window::DEFAULT.ms() + 1)
+        .await
+        .unwrap();
     assert_eq!(applied.outcome, Outcome::Applied);
     assert_eq!(
         b(
@@ -537,7 +544,7 @@ async fn forged_events_in_each_form_that_reaches_the_function() {
     // Topic fields that disagree with the payload: refused, nothing written.
     let mut disagreeing = connected("bystander", "forged", u64::MAX, NOW);
     disagreeing["topicEventType"] = json!("disconnected");
-    disagreeing["topicClientId"] = json!("bystander");
+    disagreeing["presenceTopic"] = json!("$aws/events/presence/disconnected/bystander");
     let err = handle(&store, &disagreeing.to_string(), NOW)
         .await
         .unwrap_err();
@@ -549,4 +556,42 @@ async fn forged_events_in_each_form_that_reaches_the_function() {
     let direct = disconnected("direct", "forged", 9, NOW, "CONNECTION_LOST");
     assert_eq!(send(&store, &direct).await, Outcome::Applied);
     assert_eq!(event_rows(&client, &tables, "direct").await.len(), 1);
+}
+
+/// A client id with `/` (AWS excludes only `#` and `+`): its topic has more levels than five,
+/// the rule's `+/#` delivers it with the whole topic, and it is recorded and applied like any
+/// other, under its whole id. The same event with a topic that cuts the id short, or adds a
+/// level, is refused and writes nothing: nothing is dropped silently either way.
+#[tokio::test]
+async fn client_ids_with_slashes_are_recorded_under_their_whole_id() {
+    let (client, tables, store) = setup().await;
+    let id = "site-3/line/gw-7";
+    let on = |event: Value, topic: &str| {
+        let mut event = event;
+        event["topicEventType"] = event["eventType"].clone();
+        event["presenceTopic"] = json!(topic);
+        event
+    };
+    let topic = format!("$aws/events/presence/connected/{id}");
+    assert_eq!(
+        send(&store, &on(connected(id, "s", 1, NOW), &topic)).await,
+        Outcome::Applied
+    );
+    let topic = format!("$aws/events/presence/disconnected/{id}");
+    let later = on(disconnected(id, "s", 1, NOW + 1, "CONNECTION_LOST"), &topic);
+    assert_eq!(send(&store, &later).await, Outcome::Applied);
+    let item = status_item(&client, &tables, id).await.unwrap();
+    assert_eq!(b(&item, attr::CONNECTED), Some(false));
+    assert_eq!(event_rows(&client, &tables, id).await.len(), 2);
+
+    for topic in [
+        "$aws/events/presence/connected/site-3/line".to_owned(),
+        format!("$aws/events/presence/connected/{id}/extra"),
+    ] {
+        let cut = on(connected("other/gw", "s", 1, NOW), &topic);
+        let err = handle(&store, &cut.to_string(), NOW).await.unwrap_err();
+        assert!(matches!(err, HandlerError::Invalid(_)), "{topic}: {err:?}");
+    }
+    assert_eq!(status_item(&client, &tables, "other/gw").await, None);
+    assert!(event_rows(&client, &tables, "other/gw").await.is_empty());
 }

@@ -40,7 +40,10 @@ fn event(client: &str, kind: &str, version: u64, ts: u64) -> Value {
 fn as_delivered(e: &Value) -> Value {
     let mut e = e.clone();
     e["topicEventType"] = e["eventType"].clone();
-    e["topicClientId"] = e["clientId"].clone();
+    e["presenceTopic"] = json!(iot_presence::event::presence_topic(
+        e["eventType"].as_str().unwrap_or_default(),
+        e["clientId"].as_str().unwrap_or_default(),
+    ));
     e
 }
 

@@ -11,7 +11,7 @@ use iot_presence::config::{
     FLEET_GAUGE_MINUTES_VAR, STATUS_SHARDS_VAR, STORM_MIN_CLIENTS_VAR, STORM_MIN_SHARE_VAR,
     STORM_WINDOW_VAR,
 };
-use iot_presence::event::{TOPIC_CLIENT_ID_FIELD, TOPIC_EVENT_TYPE_FIELD};
+use iot_presence::event::{TOPIC_EVENT_TYPE_FIELD, TOPIC_FIELD};
 use iot_presence::store::schema::{attr, ALERT_INDEX, STATUS_INDEX};
 use iot_presence::telemetry::{self, label, name};
 use presence_template::{sub, Key, Projection, Template, TimeToLive, Value};
@@ -73,6 +73,15 @@ fn tables_match_what_the_code_writes() {
             "{needed} not projected into {STATUS_INDEX}"
         );
     }
+    // The narrowed reads (the widget's) project on this index exactly what it holds.
+    let mut holds: Vec<&str> = [attr::CLIENT_ID, attr::STATUS_SHARD, attr::EVENT_TIMESTAMP]
+        .into_iter()
+        .chain(projected.iter().map(String::as_str))
+        .collect();
+    holds.sort_unstable();
+    let mut narrowed = iot_presence::store::narrow::STATUS_INDEX_ATTRIBUTES.to_vec();
+    narrowed.sort_unstable();
+    assert_eq!(narrowed, holds);
 
     // The alert index: sparse on both keys, every attribute projected (the alerter plans from
     // the index entry alone).
@@ -201,11 +210,10 @@ fn the_rule_adds_the_topic_fields_the_parser_checks() {
         sql.contains(&format!("topic(4) AS {TOPIC_EVENT_TYPE_FIELD}")),
         "{sql}"
     );
-    assert!(
-        sql.contains(&format!("topic(5) AS {TOPIC_CLIENT_ID_FIELD}")),
-        "{sql}"
-    );
-    assert!(sql.contains("FROM '$aws/events/presence/+/+'"), "{sql}");
+    // The whole topic, not topic(5): a client id may contain `/`, and `+/#` matches it.
+    assert!(sql.contains(&format!("topic() AS {TOPIC_FIELD}")), "{sql}");
+    assert!(!sql.contains("topic(5)"), "{sql}");
+    assert!(sql.contains("FROM '$aws/events/presence/+/#'"), "{sql}");
 }
 
 #[test]
@@ -365,4 +373,67 @@ fn the_dashboard_shows_the_live_fleet_widget() {
     assert_eq!(properties["endpoint"], "<FleetWidgetFunction.Arn>");
     let params = serde_json::json!({"widgetContext": {"params": properties["params"].clone()}});
     iot_presence::widget::parse(&params).expect("the widget accepts its params");
+}
+
+/// No deployed function is built with the `simulated-clock` feature (the local replay's, which
+/// lets a file set the handler's receipt clock): each function's build names only its binary,
+/// so `sam build` uses the default features, and the default features leave it out.
+#[test]
+fn no_deployed_function_reads_a_simulated_clock() {
+    let t = template();
+    let functions = t.of_type("AWS::Serverless::Function");
+    assert_eq!(functions.len(), 4, "the four functions");
+    for (id, function) in functions {
+        let build = &function["Metadata"]["BuildProperties"];
+        let keys: Vec<&str> = build
+            .as_mapping()
+            .unwrap_or_else(|| panic!("{id}: no BuildProperties"))
+            .keys()
+            .filter_map(|k| k.as_str())
+            .collect();
+        assert_eq!(keys, ["Binary"], "{id}: builds with more than its binary");
+    }
+    // The `[features]` table of Cargo.toml, line by line (one entry a line, as it is kept).
+    let manifest =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap();
+    let features: Vec<&str> = manifest
+        .lines()
+        .skip_while(|l| l.trim() != "[features]")
+        .skip(1)
+        .take_while(|l| !l.trim_start().starts_with('['))
+        .filter(|l| !l.trim_start().starts_with('#') && l.contains('='))
+        .collect();
+    assert!(
+        features.iter().any(|l| l.starts_with("simulated-clock =")),
+        "{features:?}"
+    );
+    assert!(
+        features
+            .iter()
+            .all(|l| !l.starts_with("default") || !l.contains("simulated-clock")),
+        "{features:?}"
+    );
+}
+
+/// The Serverless Application Repository metadata states the crate's version and licence, and
+/// the files it names exist (`sam publish` uploads them).
+#[test]
+fn the_application_metadata_is_the_crates() {
+    let t = template();
+    let app = &t.root()["Metadata"]["AWS::ServerlessRepo::Application"];
+    assert_eq!(app["SemanticVersion"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(app["SpdxLicenseId"], env!("CARGO_PKG_LICENSE"));
+    for file in ["LicenseUrl", "ReadmeUrl"] {
+        let path = app[file].as_str().unwrap();
+        let full = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+        assert!(full.is_file(), "{file}: {path} is not a file");
+    }
+    let license = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/LICENSE")).unwrap();
+    assert!(license.contains("Apache License") && license.contains("Version 2.0"));
+    let changelog =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/CHANGELOG.md")).unwrap();
+    assert!(
+        changelog.contains(&format!("## {}", env!("CARGO_PKG_VERSION"))),
+        "CHANGELOG.md has no section for this version"
+    );
 }

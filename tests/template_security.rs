@@ -267,7 +267,13 @@ fn people_get_a_read_only_and_an_operator_policy_scoped_to_the_stack() {
     let read = actions("ReadOnlyPolicy");
     for a in &read {
         assert!(
-            ["dynamodb:GetItem", "dynamodb:Query"].contains(&a.as_str()),
+            [
+                "dynamodb:GetItem",
+                "dynamodb:Query",
+                "lambda:InvokeFunction",
+                "cloudformation:DescribeStacks"
+            ]
+            .contains(&a.as_str()),
             "read-only allows {a}"
         );
     }
@@ -284,6 +290,7 @@ fn people_get_a_read_only_and_an_operator_policy_scoped_to_the_stack() {
         "sqs:GetQueueAttributes",
         "sns:Publish",
         "iot:GetConnection",
+        "cloudformation:DescribeStacks",
     ] {
         assert!(
             operate.iter().any(|a| a == needed),
@@ -387,6 +394,65 @@ fn the_widget_can_only_read_by_key_and_by_query() {
     }
     // No event source: only a dashboard (the viewer's credentials) invokes it.
     assert!(properties.get("Events").is_none());
+}
+
+/// The widget's role reads only what the widget shows: every statement allows exactly the
+/// attributes the function's narrowed reads name (`store::narrow`), none of principal, IP
+/// address, connection map or payload, and only requests that name their attributes.
+#[test]
+fn the_widget_may_read_only_the_attributes_it_shows() {
+    use iot_presence::store::narrow::{EVENT_ATTRIBUTES, STATUS_ATTRIBUTES};
+    let t = template();
+    let properties = &t["Resources"]["FleetWidgetFunction"]["Properties"];
+    let mut checked = 0;
+    for policy in as_list(&properties["Policies"]) {
+        for statement in statements(&policy) {
+            let resources: Vec<String> = as_list(&statement["Resource"])
+                .iter()
+                .map(|r| {
+                    tagged(r)
+                        .and_then(|(_, v)| v.as_str().map(str::to_owned))
+                        .unwrap()
+                })
+                .collect();
+            let expected: &[&str] = if resources.iter().all(|r| r.starts_with("EventsTable")) {
+                &EVENT_ATTRIBUTES
+            } else {
+                assert!(
+                    resources.iter().all(|r| r.contains("StatusTable")),
+                    "{resources:?}"
+                );
+                &STATUS_ATTRIBUTES
+            };
+            let condition = &statement["Condition"];
+            let allowed: Vec<String> =
+                as_list(&condition["ForAllValues:StringEquals"]["dynamodb:Attributes"])
+                    .iter()
+                    .map(|a| a.as_str().unwrap().to_owned())
+                    .collect();
+            let mut want = expected.to_vec();
+            want.sort_unstable();
+            let mut got: Vec<&str> = allowed.iter().map(String::as_str).collect();
+            got.sort_unstable();
+            assert_eq!(got, want, "{resources:?}");
+            for never in [
+                "principalIdentifier",
+                "ipAddress",
+                "connectedSession",
+                "payload",
+            ] {
+                assert!(!got.contains(&never), "{never} on {resources:?}");
+            }
+            let select: Vec<String> =
+                as_list(&condition["StringEqualsIfExists"]["dynamodb:Select"])
+                    .iter()
+                    .map(|a| a.as_str().unwrap().to_owned())
+                    .collect();
+            assert_eq!(select, ["SPECIFIC_ATTRIBUTES", "COUNT"], "{resources:?}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 3, "three statements, each narrowed");
 }
 
 #[test]

@@ -5,6 +5,7 @@ mod common;
 
 use common::alerting::{fixture, kinds, settings, MIN, T0};
 use iot_presence::config::AlertSettings;
+use iot_presence::store::status::Missing;
 use serde_json::json;
 
 #[tokio::test]
@@ -16,7 +17,7 @@ async fn each_client_is_alerted_at_its_own_then_its_patterns_then_the_default_th
     .await;
     // sensor-7 has its own threshold: it beats the pattern.
     f.store
-        .set_offline_threshold("sensor-7", Some(3 * MIN), T0)
+        .set_offline_threshold("sensor-7", Some(3 * MIN), T0, Missing::Create)
         .await
         .unwrap();
     for client in ["gw-1", "sensor-1", "sensor-7", "sensor-slow-1", "pump-1"] {

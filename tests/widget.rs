@@ -16,6 +16,14 @@ use iot_presence::widget::html::escape;
 use lambda_runtime::Diagnostic;
 use serde_json::{json, Value};
 
+/// The store the widget function reads with: narrowed to the attributes its role may read.
+fn widget_store(f: &common::alerting::Fixture) -> Store {
+    iot_presence::functions::widget::store(
+        &f.client,
+        &iot_presence::config::Config::with_tables(&f.tables.status, &f.tables.events),
+    )
+}
+
 const EVIL: &str = "<script>alert('x')</script>";
 const REASONS: [&str; 3] = [
     "CONNECTION_LOST",
@@ -142,7 +150,7 @@ async fn the_fleet_page_shows_what_the_status_table_holds() {
     assert_eq!(offline[0].client_id, EVIL, "the longest offline");
 
     for limit in [50, 5] {
-        let page = render(&f.store, &json!({ "limit": limit }), now)
+        let page = render(&widget_store(&f), &json!({ "limit": limit }), now)
             .await
             .unwrap();
         assert_eq!(number(&page, "connected"), connected);
@@ -187,7 +195,7 @@ async fn the_fleet_page_shows_what_the_status_table_holds() {
             assert_eq!(row.contains("offline alert"), alerted, "{id}: {row}");
         }
     }
-    let page = render(&f.store, &json!({}), now).await.unwrap();
+    let page = render(&widget_store(&f), &json!({}), now).await.unwrap();
     let flapping: Vec<String> = truth
         .values()
         .filter(|s| s.flapping.is_some())
@@ -226,9 +234,13 @@ async fn a_timeline_is_the_newest_events_of_the_log_newest_first() {
             .collect()
     };
     let all: Vec<&EventRow> = log.iter().collect();
-    let page = render(&f.store, &json!({"clientId": "flap-1", "limit": 3}), now)
-        .await
-        .unwrap();
+    let page = render(
+        &widget_store(&f),
+        &json!({"clientId": "flap-1", "limit": 3}),
+        now,
+    )
+    .await
+    .unwrap();
     assert_eq!(times(&page), newest(3, &all));
     assert!(page.contains("id=\"state\">connected<"), "{page}");
 
@@ -237,7 +249,7 @@ async fn a_timeline_is_the_newest_events_of_the_log_newest_first() {
     let event = json!({"clientId": "flap-1", "limit": 50,
         "widgetContext": {"params": {"clientId": "flap-1", "limit": 50},
                           "timeRange": {"start": start, "end": end}}});
-    let page = render(&f.store, &event, now).await.unwrap();
+    let page = render(&widget_store(&f), &event, now).await.unwrap();
     let within: Vec<&EventRow> = log
         .iter()
         .filter(|e| (start..=end).contains(&e.event_timestamp))
@@ -246,14 +258,14 @@ async fn a_timeline_is_the_newest_events_of_the_log_newest_first() {
     assert_eq!(times(&page), newest(50, &within));
 
     // The escaped id, all of its (two) events.
-    let page = render(&f.store, &json!({ "clientId": EVIL }), now)
+    let page = render(&widget_store(&f), &json!({ "clientId": EVIL }), now)
         .await
         .unwrap();
     assert!(!page.contains("<script"));
     assert_eq!(times(&page).len(), 2);
     assert!(page.contains(&escape(EVIL)));
     // A client never seen.
-    let page = render(&f.store, &json!({"clientId": "nobody"}), now)
+    let page = render(&widget_store(&f), &json!({"clientId": "nobody"}), now)
         .await
         .unwrap();
     assert!(page.contains("Never seen") && times(&page).is_empty());
@@ -291,4 +303,182 @@ async fn bad_requests_and_failed_reads_say_what_is_wrong() {
         "{}",
         diagnostic.error_message
     );
+}
+
+/// A dashboard time range past 13-digit epoch ms (`end: u64::MAX`) is refused with a message
+/// that names the field and the accepted range; before the bound, the timeline read the range
+/// and then panicked formatting it (the year 584,556,019). Long unknown keys are quoted capped.
+#[tokio::test]
+async fn out_of_range_time_ranges_and_long_keys_are_refused_plainly() {
+    let client = local::client();
+    let tables = local::create_tables().await;
+    let store = local::store(&client, &tables, iot_presence::rule::Window::DEFAULT);
+    handle(
+        &store,
+        &json!({"clientId": "c", "timestamp": T0, "eventType": "connected",
+                "sessionIdentifier": "s", "versionNumber": 1})
+        .to_string(),
+        T0,
+    )
+    .await
+    .expect("recorded");
+    let max = iot_presence::event::MAX_TIMESTAMP_MS;
+    for (range, field) in [
+        (json!({"start": T0, "end": u64::MAX}), "timeRange.end"),
+        (
+            json!({"start": max + 1, "end": u64::MAX}),
+            "timeRange.start",
+        ),
+        (
+            json!({"start": 0, "end": T0, "zoom": {"start": T0, "end": u64::MAX}}),
+            "timeRange.zoom.end",
+        ),
+    ] {
+        let event = json!({"clientId": "c", "widgetContext": {"timeRange": range}});
+        let err = render(&store, &event, T0).await.unwrap_err();
+        assert!(matches!(err, WidgetError::Invalid(_)), "{err:?}");
+        let diagnostic = Diagnostic::from(err);
+        assert_eq!(diagnostic.error_type, "InvalidWidgetRequest");
+        let message = diagnostic.error_message;
+        assert!(
+            message.contains(field) && message.contains(&max.to_string()),
+            "{range}: {message}"
+        );
+    }
+    // The largest time accepted renders.
+    let event = json!({"clientId": "c", "widgetContext": {"timeRange": {"start": 0, "end": max}}});
+    let page = render(&store, &event, T0).await.unwrap();
+    assert!(page.contains("2286-11-20T17:46:39Z"), "{page}");
+
+    let key = "k".repeat(128 * 1024);
+    let err = render(&store, &json!({ key: 1 }), T0).await.unwrap_err();
+    let message = Diagnostic::from(err).error_message;
+    assert!(
+        message.len() < 1024 && message.contains("131072 bytes"),
+        "{message}"
+    );
+}
+
+/// The widget reads no principal, IP address or raw payload. Every request it sends names its
+/// attributes, a projection of the allowed ones or a COUNT, as its role's `dynamodb:Attributes`
+/// conditions require (a relay sees each request as sent). Nothing it gets back holds them,
+/// while the same reads through an unnarrowed store do.
+#[tokio::test]
+async fn the_widget_reads_no_principal_address_or_payload() {
+    use common::relay::{Relay, Verdict};
+    use iot_presence::store::narrow::{EVENT_ATTRIBUTES, STATUS_ATTRIBUTES};
+    use iot_presence::store::schema::attr;
+    use std::sync::{Arc, Mutex};
+
+    let f = fixture(settings()).await;
+    for (ts, event_type, version) in [(T0, "connected", 1), (T0 + MIN, "disconnected", 1)] {
+        let event = json!({"clientId": "c", "timestamp": ts, "eventType": event_type,
+            "sessionIdentifier": "s", "versionNumber": version, "principalIdentifier": "secret-p",
+            "ipAddress": "192.0.2.99", "disconnectReason": "CONNECTION_LOST"});
+        handle(&f.store, &event.to_string(), ts)
+            .await
+            .expect("recorded");
+    }
+    handle(
+        &f.store,
+        &json!({"clientId": "d", "timestamp": T0, "eventType": "connected",
+            "sessionIdentifier": "s", "versionNumber": 1, "principalIdentifier": "secret-p",
+            "ipAddress": "192.0.2.99"})
+        .to_string(),
+        T0,
+    )
+    .await
+    .expect("recorded");
+
+    let seen: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+    let log = seen.clone();
+    let relay = Relay::start(local::endpoint(), move |request| {
+        let target = request.header("x-amz-target").unwrap_or_default();
+        let operation = target.rsplit('.').next().unwrap_or_default().to_owned();
+        let body = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+        log.lock().unwrap().push((operation, body));
+        Verdict::Forward
+    });
+    let through_relay = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&local::sdk_config())
+            .endpoint_url(&relay.url)
+            .build(),
+    );
+    let config = iot_presence::config::Config::with_tables(&f.tables.status, &f.tables.events);
+    let narrowed = iot_presence::functions::widget::store(&through_relay, &config);
+    let now = T0 + 20 * MIN;
+    let fleet = render(&narrowed, &json!({}), now).await.unwrap();
+    let timeline = render(&narrowed, &json!({"clientId": "c"}), now)
+        .await
+        .unwrap();
+    for page in [&fleet, &timeline] {
+        assert!(!page.contains("192.0.2.99") && !page.contains("secret-p"));
+    }
+    assert!(
+        timeline.contains("CONNECTION_LOST"),
+        "the timeline was read"
+    );
+
+    // A copy: the reads below go through the relay, which logs to `seen`.
+    let seen = seen.lock().unwrap().clone();
+    let mut operations = std::collections::BTreeSet::new();
+    for (operation, body) in seen.iter() {
+        let table = body["TableName"].as_str().unwrap_or_default();
+        operations.insert(format!("{operation} {table}"));
+        assert!(
+            operation == "GetItem" || operation == "Query",
+            "{operation}: {body}"
+        );
+        if body["Select"] == "COUNT" {
+            continue;
+        }
+        let projection = body["ProjectionExpression"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{operation} without a projection: {body}"));
+        let allowed: &[&str] = if table == f.tables.events {
+            &EVENT_ATTRIBUTES
+        } else {
+            &STATUS_ATTRIBUTES
+        };
+        for path in projection.split(',') {
+            let top = path.trim().split(['.', '[']).next().unwrap();
+            let name = body["ExpressionAttributeNames"][top]
+                .as_str()
+                .unwrap_or(top);
+            assert!(allowed.contains(&name), "{operation} reads {name}: {body}");
+            assert!(![
+                attr::PRINCIPAL,
+                attr::IP_ADDRESS,
+                attr::PAYLOAD,
+                attr::CONNECTED_SESSION
+            ]
+            .contains(&name));
+        }
+    }
+    // Both tables were read, by key and by query: the narrowed paths ran.
+    for expected in [
+        format!("GetItem {}", f.tables.status),
+        format!("Query {}", f.tables.status),
+        format!("Query {}", f.tables.events),
+    ] {
+        assert!(
+            operations.contains(&expected),
+            "{expected} in {operations:?}"
+        );
+    }
+
+    // What comes back: nothing of the three, where an unnarrowed store gets all three.
+    let status = narrowed.status("c").await.unwrap().unwrap();
+    assert_eq!(
+        (status.principal_identifier, status.ip_address),
+        (None, None)
+    );
+    assert_eq!(status.disconnect_reason.as_deref(), Some("CONNECTION_LOST"));
+    let full = f.store.status("d").await.unwrap().unwrap();
+    assert_eq!(full.ip_address.as_deref(), Some("192.0.2.99"));
+    let rows = narrowed.recent_history("c", None, None, 10).await.unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r.payload.is_empty()));
+    let rows = f.store.recent_history("c", None, None, 10).await.unwrap();
+    assert!(rows.iter().all(|r| r.payload.contains("192.0.2.99")));
 }

@@ -1,5 +1,4 @@
-//! The alert message format: the SNS subject, body and attributes of a notice (README "Alert
-//! messages"). What to notify is [`super::rule`]'s; sending it is [`super::pass`]'s.
+//! The alert message format: the SNS subject, body and attributes of a notice (docs/alerts.md "Alert messages"). What to notify is [`super::rule`]'s; sending it is [`super::pass`]'s.
 
 use serde::Serialize;
 
@@ -9,7 +8,7 @@ use crate::store::storms::{Breakdown, StormRecord};
 use crate::time::{duration, iso_seconds};
 
 impl Notice {
-    /// Stable per occurrence, so that subscribers can drop a repeat (see README "Delivery").
+    /// Stable per occurrence, so that subscribers can drop a repeat (see docs/alerts.md "Exactly once, and what a crash does").
     pub fn alert_id(&self, client_id: &str) -> String {
         match self {
             Notice::Offline {
@@ -114,7 +113,7 @@ fn sns_subject(line: &str) -> String {
     subject
 }
 
-/// Version of the message format (README "Alert messages"); bumped on incompatible changes.
+/// Version of the message format (docs/alerts.md "Alert messages"); bumped on incompatible changes.
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// The JSON body of one SNS message: the notice's own fields (tagged by `kind`) plus who it is

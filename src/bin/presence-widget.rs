@@ -2,8 +2,7 @@
 //! as HTML, read-only (see `iot_presence::widget`).
 
 use iot_presence::config::{aws_config, Config, Timeouts};
-use iot_presence::functions::widget::function_handler;
-use iot_presence::store::Store;
+use iot_presence::functions::widget::{function_handler, store};
 use lambda_runtime::{run, service_fn, Error};
 
 #[tokio::main]
@@ -14,6 +13,7 @@ async fn main() -> Result<(), Error> {
         tracing::error!(error = %err, "invalid configuration");
     })?;
     let sdk = aws_config(Timeouts::FUNCTION).await;
-    let store = Store::new(aws_sdk_dynamodb::Client::new(&sdk), &config);
+    // Its reads narrowed to what its role may read (no principal, IP address or payload).
+    let store = store(&aws_sdk_dynamodb::Client::new(&sdk), &config);
     run(service_fn(|event| function_handler(&store, event))).await
 }

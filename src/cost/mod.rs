@@ -1,14 +1,18 @@
-//! What each path costs: DynamoDB capacity measured per path ([`probe`]), AWS list prices with
-//! their sources ([`prices`]), and the cost tables built from the two ([`model`]).
+//! What each path costs: DynamoDB capacity measured per path ([`probe`]), the measurements
+//! committed as data ([`measured`]), AWS list prices with their sources ([`prices`]), the cost
+//! arithmetic ([`model`]) and its tables as markdown ([`report`]).
 //!
-//! The README's cost section and `tests/capacity.rs` both come from here: the test pins the
-//! units of every path on the local DynamoDB (dynoxide, which reports consumed capacity as
-//! DynamoDB does), and checks the README's tables against [`model`], so that neither the code's
-//! write amplification nor the README's figures can drift unnoticed.
+//! docs/cost.md and `presence cost` both render [`measured`] through [`report`] and [`model`]:
+//! `tests/capacity.rs` re-measures every path on the local DynamoDB (dynoxide, which reports
+//! consumed capacity as DynamoDB does) and compares it with [`measured`], and `tests/cost.rs`
+//! checks docs/cost.md and the CLI against the rendering, so that neither the code's write
+//! amplification nor the published figures can drift from the code unnoticed.
 
+pub mod measured;
 pub mod model;
 pub mod prices;
 pub mod probe;
+pub mod report;
 
 use serde::Serialize;
 
@@ -152,36 +156,71 @@ impl Measured {
     }
 }
 
-/// The measurements as a text table, one row per path: write (W) and read (R) units per one
-/// of its unit, on each table and index. `status` and `events` are the two tables' names.
-pub fn table(measured: &[Measured], status: &str, events: &str) -> Vec<Vec<String>> {
-    let targets = [
-        ("status", status, None),
-        (STATUS_INDEX, status, Some(STATUS_INDEX)),
-        (ALERT_INDEX, status, Some(ALERT_INDEX)),
-        ("events", events, None),
-    ];
-    let mut rows = vec![{
-        let mut head = vec!["path".to_owned(), "per".to_owned(), "n".to_owned()];
-        head.extend(targets.iter().map(|(name, ..)| format!("{name} W/R")));
-        head.extend([
-            "refused W".to_owned(),
-            "total W".to_owned(),
-            "total R".to_owned(),
-        ]);
-        head
-    }];
-    for m in measured {
-        let mut row = vec![
-            m.path.name().to_owned(),
-            m.path.per().to_owned(),
-            m.count.to_string(),
+/// The targets of [`PathUnits`], in its order: the two tables and the status table's indexes.
+pub const TARGETS: [&str; 4] = ["status", STATUS_INDEX, ALERT_INDEX, "events"];
+
+/// One path's units per one of [`PathKind::per`], on each of [`TARGETS`]: the form the
+/// measurements are committed in ([`measured::PATHS`]) and compared in (`tests/capacity.rs`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PathUnits {
+    pub path: PathKind,
+    /// What the units are spread over ([`Measured::count`]).
+    pub count: u64,
+    /// Write units on each of [`TARGETS`].
+    pub writes: [f64; 4],
+    /// Read units on each of [`TARGETS`].
+    pub reads: [f64; 4],
+    /// Write units of refused conditional writes, all targets together.
+    pub refused: f64,
+}
+
+impl PathUnits {
+    /// A measurement on the tables named `status` and `events`. Units on any other target are
+    /// in no column: [`PathUnits::total`] then differs from [`Measured::per_one_total`], which
+    /// `tests/capacity.rs` compares too.
+    pub fn of(m: &Measured, status: &str, events: &str) -> Self {
+        let on = [
+            m.per_one(status, None),
+            m.per_one(status, Some(STATUS_INDEX)),
+            m.per_one(status, Some(ALERT_INDEX)),
+            m.per_one(events, None),
         ];
-        for (_, table, index) in targets {
-            let u = m.per_one(table, index);
-            row.push(format!("{}/{}", units(u.write), units(u.read)));
+        PathUnits {
+            path: m.path,
+            count: m.count,
+            writes: on.map(|u| u.write),
+            reads: on.map(|u| u.read),
+            refused: m.per_one_total().refused,
         }
-        let total = m.per_one_total();
+    }
+
+    /// Everything, targets together: what the cost model takes per path.
+    pub fn total(&self) -> Units {
+        Units {
+            read: self.reads.iter().sum(),
+            write: self.writes.iter().sum(),
+            refused: self.refused,
+        }
+    }
+}
+
+/// The units as a text table, one row per path: write (W) and read (R) units per one of its
+/// unit, on each table and index (the first row is the header).
+pub fn table(paths: &[PathUnits]) -> Vec<Vec<String>> {
+    let mut head = vec!["path".to_owned(), "per".to_owned(), "n".to_owned()];
+    head.extend(TARGETS.iter().map(|name| format!("{name} W/R")));
+    head.extend(["refused W", "total W", "total R"].map(str::to_owned));
+    let mut rows = vec![head];
+    for p in paths {
+        let mut row = vec![
+            p.path.name().to_owned(),
+            p.path.per().to_owned(),
+            p.count.to_string(),
+        ];
+        for (w, r) in p.writes.iter().zip(&p.reads) {
+            row.push(format!("{}/{}", units(*w), units(*r)));
+        }
+        let total = p.total();
         row.push(units(total.refused));
         row.push(units(total.writes()));
         row.push(units(total.read));

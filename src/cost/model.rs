@@ -1,5 +1,5 @@
 //! The cost tables: measured units and bytes times [`super::prices`]. Pure arithmetic, so
-//! that every line of the README's cost section can be traced to a measured figure, a price,
+//! that every line of docs/cost.md can be traced to a measured figure, a price,
 //! or an assumption named here.
 //!
 //! The traffic model: devices reconnect, and each reconnect is one outage, two events (an
@@ -10,8 +10,10 @@
 
 use std::collections::BTreeMap;
 
+use serde::Serialize;
+
 use super::prices::{self, Price};
-use super::{Measured, PathKind};
+use super::{PathKind, PathUnits};
 use crate::store::capacity::Units;
 
 /// Outages that outlast their offline threshold (an assumption: a fleet where one reconnect
@@ -32,7 +34,7 @@ pub const MEMORY_GB: f64 = 0.125;
 /// the replay, with the assumptions that no local run can measure.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Inputs {
-    /// Units per one of each path's unit ([`Measured::per_one_total`]).
+    /// Units per one of each path's unit ([`PathUnits::total`]).
     pub paths: BTreeMap<PathKind, Units>,
     /// Status item size (DynamoDB's count, bytes).
     pub status_item_bytes: f64,
@@ -46,27 +48,25 @@ pub struct Inputs {
     pub handler_ms: f64,
     /// Billed duration per alert pass, ms (an assumption).
     pub pass_ms: f64,
-    /// Event rows are kept this many days (template RetentionDays).
+    /// Event rows are kept this many days (the stack's EventRetentionDays): the storage lines.
     pub retention_days: f64,
     /// Custom metrics the stack writes (name × dimension sets).
     pub custom_metrics: f64,
 }
 
 impl Inputs {
-    pub fn from_measured(measured: &[Measured], sizes: Sizes) -> Self {
-        let paths = measured
-            .iter()
-            .map(|m| (m.path, m.per_one_total()))
-            .collect();
+    /// The model of these paths' units and these sizes, event rows kept `retention_days` (the
+    /// stack's EventRetentionDays; [`crate::config::DEFAULT_RETENTION_DAYS`] unless changed).
+    pub fn new(paths: &[PathUnits], sizes: Sizes, retention_days: u32) -> Self {
         Inputs {
-            paths,
+            paths: paths.iter().map(|p| (p.path, p.total())).collect(),
             status_item_bytes: sizes.status_item_bytes,
             event_row_bytes: sizes.event_row_bytes,
             log_bytes_per_event: sizes.log_bytes_per_event,
             emf_bytes_per_event: sizes.emf_bytes_per_event,
             handler_ms: 20.0,
             pass_ms: 100.0,
-            retention_days: 30.0,
+            retention_days: retention_days.into(),
             custom_metrics: 30.0,
         }
     }
@@ -86,7 +86,7 @@ pub struct Sizes {
 }
 
 /// One line of a cost table.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Line {
     pub item: &'static str,
     pub arithmetic: String,
@@ -253,14 +253,24 @@ pub fn storage_monthly(i: &Inputs, devices: f64, events_per_day: f64) -> Vec<Lin
     ]
 }
 
-/// A month of a fleet: `devices` reconnecting `per_day` times a day each.
-pub fn monthly(i: &Inputs, devices: f64, per_day: f64) -> f64 {
-    let events = devices * per_day * 2.0 * DAYS_PER_MONTH;
-    let lines = per_events(i, events)
+/// Events a month of `devices` reconnecting `per_day` times a day each (two events a reconnect).
+pub fn events_monthly(devices: f64, per_day: f64) -> f64 {
+    devices * per_day * 2.0 * DAYS_PER_MONTH
+}
+
+/// A month of a fleet, line by line: `devices` reconnecting `per_day` times a day each.
+pub fn month(i: &Inputs, devices: f64, per_day: f64) -> Vec<Line> {
+    let events = events_monthly(devices, per_day);
+    per_events(i, events)
         .into_iter()
         .chain(fixed_monthly(i, devices))
-        .chain(storage_monthly(i, devices, events / DAYS_PER_MONTH));
-    lines.map(|l| l.dollars).sum()
+        .chain(storage_monthly(i, devices, events / DAYS_PER_MONTH))
+        .collect()
+}
+
+/// What [`month`] comes to.
+pub fn monthly(i: &Inputs, devices: f64, per_day: f64) -> f64 {
+    total(&month(i, devices, per_day))
 }
 
 /// Sum of a table's lines.

@@ -20,7 +20,8 @@ const LAMBDA: &str = "https://aws.amazon.com/lambda/pricing/";
 const CLOUDWATCH: &str = "https://aws.amazon.com/cloudwatch/pricing/";
 const SNS: &str = "https://aws.amazon.com/sns/pricing/";
 const IOT: &str = "https://aws.amazon.com/iot-core/pricing/";
-const AS_OF: &str = "2024-11";
+/// The date every price below is the published one of.
+pub const AS_OF: &str = "2024-11";
 
 /// A price of [`AS_OF`].
 const fn price(dollars: f64, unit: &'static str, source: &'static str) -> Price {

@@ -68,7 +68,7 @@ fn event(kind: &str, client: &str, session: &str, version: u64, at: u64) -> Stri
         "sessionIdentifier": session,
         "principalIdentifier": "226c64225fce225672257c31e2cb6d3ad21ca514af690bc5cb44f5f58c2222",
         "topicEventType": kind,
-        "topicClientId": client,
+        "presenceTopic": crate::event::presence_topic(kind, client),
     });
     match kind {
         "connected" => {

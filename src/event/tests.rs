@@ -97,6 +97,36 @@ fn rule_added_topic_fields_must_agree() {
     assert!(err(bad_client).contains("`topicClientId`"));
 }
 
+/// The rule's whole topic (`topic()`) must be the payload's event type and client id, all of
+/// it: a client id with `/` has its levels on the topic, and no level may be missing or extra.
+#[test]
+fn the_rules_topic_must_be_the_payloads_event_type_and_whole_client_id() {
+    let on = |client: &str, topic: &str| {
+        let event = with(connected(), "clientId", json!(client));
+        LifecycleEvent::from_value(&with(event, TOPIC_FIELD, json!(topic)))
+    };
+    assert_eq!(
+        on("site/3/gw", "$aws/events/presence/connected/site/3/gw")
+            .unwrap()
+            .client_id,
+        "site/3/gw"
+    );
+    assert!(on("test", "$aws/events/presence/connected/test").is_ok());
+    for (client, topic) in [
+        ("site/3/gw", "$aws/events/presence/connected/site/3"),
+        ("site/3", "$aws/events/presence/connected/site/3/gw"),
+        ("test", "$aws/events/presence/disconnected/test"),
+        ("test", "$aws/events/presence/connected/test/"),
+        ("test", "$aws/rules/x/connected/test"),
+    ] {
+        let err = on(client, topic).unwrap_err().to_string();
+        assert!(
+            err.contains("`presenceTopic`"),
+            "{client} on {topic}: {err}"
+        );
+    }
+}
+
 #[test]
 fn each_invalid_case_names_its_field() {
     assert!(LifecycleEvent::parse("{not json")

@@ -12,7 +12,7 @@ use crate::time::now_ms;
 /// Counts the fleet for the `ConnectedClients`/`DisconnectedClients` gauges every
 /// `every_minutes` minutes of the wall clock (0: never). The alerter runs every minute, so
 /// the gauges ride on it rather than on a function of their own; a count costs reads in
-/// proportion to the fleet (README "Fleet gauges"), hence the interval.
+/// proportion to the fleet (docs/observability.md "Fleet gauges"), hence the interval.
 #[derive(Debug, Clone)]
 pub struct FleetGauges {
     store: Store,
@@ -83,7 +83,7 @@ pub async fn pass(
     let (report, counted) = tokio::join!(alerter.run_until(now, deadline), gauges.count(now));
     let elapsed = started.elapsed();
     telemetry::pass_done(&report, elapsed);
-    let elapsed_ms = elapsed.as_millis() as u64;
+    let elapsed_ms = crate::time::millis(elapsed);
     let counts = match counted {
         Ok(counts) => counts,
         Err(err) => {

@@ -40,6 +40,14 @@ pub enum HandlerError {
     Invalid(#[from] InvalidEvent),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Only in a build with the `simulated-clock` feature (see [`received_at`]).
+    #[cfg(feature = "simulated-clock")]
+    #[error("the simulated clock in {path}")]
+    SimulatedClock {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl HandlerError {
@@ -52,6 +60,8 @@ impl HandlerError {
             HandlerError::Store(e) if e.is_transient() => "TransientStoreError",
             // Permissions, missing table, malformed item: needs a person.
             HandlerError::Store(_) => "StoreError",
+            #[cfg(feature = "simulated-clock")]
+            HandlerError::SimulatedClock { .. } => "SimulatedClockError",
         }
     }
 }
@@ -131,7 +141,46 @@ pub async fn function_handler(
     metrics: &Metrics,
     event: LambdaEvent<Box<RawValue>>,
 ) -> Result<Response, HandlerError> {
-    let response = handle(store, event.payload.get(), now_ms()).await;
+    let response = match received_at() {
+        Ok(now) => handle(store, event.payload.get(), now).await,
+        Err(err) => Err(err),
+    };
     metrics.flush(&event.context.request_id);
     response
+}
+
+/// When this invocation received its event: the host's clock, which the ordering rule bounds
+/// every timestamp by (an event cannot have happened after it arrived).
+#[cfg(not(feature = "simulated-clock"))]
+fn received_at() -> Result<u64, HandlerError> {
+    Ok(now_ms())
+}
+
+/// The environment variable naming the simulated clock's file (`simulated-clock` builds only).
+#[cfg(feature = "simulated-clock")]
+pub const SIMULATED_CLOCK_VAR: &str = "SIMULATED_CLOCK_FILE";
+
+/// In a build with the `simulated-clock` feature, the local replay's (`scripts/replay.sh`), the
+/// receipt time is read from the file `SIMULATED_CLOCK_FILE` names, epoch ms as text, when that
+/// file exists: the alert timeline runs on a simulated clock up to ~35 minutes ahead of the
+/// host's, and its events must be received on that clock for the rule to treat them as it does
+/// deployed. With the variable unset or the file absent, the host's clock. Deployed builds
+/// (`sam build`, `cargo lambda build`) have the default features and never read it.
+#[cfg(feature = "simulated-clock")]
+fn received_at() -> Result<u64, HandlerError> {
+    let Some(path) = std::env::var_os(SIMULATED_CLOCK_VAR) else {
+        return Ok(now_ms());
+    };
+    let failed = |source| HandlerError::SimulatedClock {
+        path: path.to_string_lossy().into_owned(),
+        source,
+    };
+    match std::fs::read_to_string(&path) {
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(now_ms()),
+        Err(err) => Err(failed(err)),
+        Ok(text) => text
+            .trim()
+            .parse()
+            .map_err(|err| failed(std::io::Error::new(std::io::ErrorKind::InvalidData, err))),
+    }
 }

@@ -9,10 +9,11 @@ use thiserror::Error;
 use tracing::{info, warn};
 
 use crate::alert::storm::{Dropped, DROP_WINDOWS_MS};
+use crate::config::Config;
 use crate::errors::error_chain;
 use crate::event::Presence;
 use crate::read::{AlertPage, Listing, Order, ReadError};
-use crate::store::Store;
+use crate::store::{narrow, Store};
 use crate::time::now_ms;
 use crate::widget::{describe, html, parse, Fleet, InvalidRequest, Request, TimeRange, Timeline};
 
@@ -52,6 +53,14 @@ impl From<WidgetError> for Diagnostic {
             error_message: error_chain(&err),
         }
     }
+}
+
+/// The widget's store: every read names only the attributes its role may read
+/// ([`narrow`]: no principal, IP address or raw payload), which the template's
+/// `dynamodb:Attributes` conditions require.
+pub fn store(client: &aws_sdk_dynamodb::Client, config: &Config) -> Store {
+    let narrowed = narrow::client(client, &config.status_table, &config.events_table);
+    Store::new(narrowed, config)
 }
 
 /// The fleet view's reads, in parallel: the two counts, the `limit` clients offline longest

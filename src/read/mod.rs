@@ -283,7 +283,7 @@ impl Store {
     /// The fleet gauges: connected and disconnected clients, by COUNT queries over the
     /// shards of the status index (2 × its shard count), in parallel. Exact when no state change lands while it
     /// counts (a client that changes state meanwhile may be counted in both or neither). Its
-    /// cost follows the index size, not the changes: README "Fleet gauges" has the sums.
+    /// cost follows the index size, not the changes: docs/observability.md "Fleet gauges" has the sums.
     pub async fn fleet_counts(&self) -> Result<FleetCounts, ReadError> {
         let (connected, disconnected) = tokio::try_join!(
             self.count(ShardQuery::new(Presence::Connected)),

@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use crate::reconcile::rule::BrokerAnswer;
 
 /// The default pace of `GetConnection` calls. AWS lists no per-API quota for `GetConnection` in
-/// the documents this project could reach (see README, "Reconciliation"): 10 a second is a
+/// the documents this project could reach (see docs/operations.md, "Reconciliation with the broker"): 10 a second is a
 /// conservative start, and throttling halves the pace (see [`Pace`]).
 pub const DEFAULT_RATE_PER_SECOND: f64 = 10.0;
 /// The slowest pace throttling can push a sweep to.

@@ -404,7 +404,7 @@ impl Reconciler {
 
 /// The states a scope sweeps, in order, each with its "for at least" bound at `now_ms`.
 fn scope_states(scope: &Scope, now_ms: u64) -> Vec<(Presence, Option<u64>)> {
-    let before = |d: &std::time::Duration| Some(now_ms.saturating_sub(d.as_millis() as u64));
+    let before = |d: &std::time::Duration| Some(now_ms.saturating_sub(crate::time::millis(*d)));
     match scope {
         Scope::Clients(_) => Vec::new(),
         Scope::ConnectedFor(d) => vec![(Presence::Connected, before(d))],

@@ -16,6 +16,7 @@ pub mod capacity;
 pub mod events;
 pub mod expr;
 pub mod item;
+pub mod narrow;
 pub mod schema;
 pub mod shards;
 pub mod status;
@@ -87,7 +88,7 @@ pub enum StoreError {
     #[error(
         "STATUS_SHARDS={deployed} disagrees with status table {table}, which has {} shards{}: \
          deploy StatusShards={}, or change the table's count with `presence shards migrate --to \
-         {deployed}` (README \"A shard count that grows with the fleet\")",
+         {deployed}` (docs/design.md \"Shard count: why shards, and how many\")",
         layout.status_shards,
         layout.migrating_from.map(|f| format!(" (migrating from {f})")).unwrap_or_default(),
         layout.status_shards

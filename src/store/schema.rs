@@ -6,7 +6,7 @@
 
 use crate::event::Presence;
 
-/// Attribute names of both tables: the contract dashboards and the CLI read (see README).
+/// Attribute names of both tables: the contract dashboards and the CLI read (docs/design.md "Tables: the contract dashboards read").
 pub mod attr {
     pub const CLIENT_ID: &str = "clientId";
     pub const CONNECTED: &str = "connected";

@@ -84,7 +84,8 @@ pub fn status_update(
     status_retention_days: u32,
     status_shards: u32,
 ) -> Result<Option<StatusUpdate>, ExprError> {
-    let Some(observed) = event.observed() else {
+    // Received now: a timestamp ahead of the clock counts as now (see `observed_at`).
+    let Some(observed) = event.observed_at(now_ms) else {
         return Ok(None);
     };
     let mut e = Expr::new();
@@ -273,7 +274,7 @@ impl Store {
             self.status_retention_days,
             shards,
         )?;
-        match (event.observed(), update) {
+        match (event.observed_at(now_ms), update) {
             (Some(observed), Some(update)) => {
                 self.update_status(event, observed, event_key, update).await
             }
@@ -356,31 +357,47 @@ impl Store {
 
     /// Sets (or with `None` clears) a client's own offline threshold, and asks the alerter to
     /// look at the client now, so a pending alert moves to the new threshold at its next pass.
-    /// Works before the client's first event too (the item then holds only settings).
+    /// With [`Missing::Create`] it works before the client's first event too (the item then
+    /// holds only settings); with [`Missing::Refuse`] it writes nothing for a client without a
+    /// status item and returns `false`.
     pub async fn set_offline_threshold(
         &self,
         client_id: &str,
         threshold_ms: Option<u64>,
         now_ms: u64,
-    ) -> Result<(), StoreError> {
+        missing: Missing,
+    ) -> Result<bool, StoreError> {
         let mut e = Expr::new();
+        if missing == Missing::Refuse {
+            let id = e.name(attr::CLIENT_ID);
+            e.require(format!("attribute_exists({id})"));
+        }
         e.set(attr::ALERT_DUE_AT, n(now_ms));
         match threshold_ms {
             Some(ms) => e.set(attr::OFFLINE_THRESHOLD, n(ms)),
             None => e.remove(attr::OFFLINE_THRESHOLD),
         }
         let built = e.build()?;
-        self.update_status_item(client_id, built, false)
+        let written = self
+            .update_status_item(client_id, built, false)
             .await
             .map_err(|source| StoreError::UpdateStatus {
                 table: self.status_table.clone(),
                 client_id: client_id.to_owned(),
                 source,
-            })?
-            // Unconditional: never refused.
-            .ok();
-        Ok(())
+            })?;
+        // Refused only by the existence condition.
+        Ok(written.is_ok())
     }
+}
+
+/// What a settings write does for a client without a status item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    /// Create the item, holding only the setting.
+    Create,
+    /// Write nothing.
+    Refuse,
 }
 
 #[cfg(test)]

@@ -326,6 +326,7 @@ pub fn timeline(t: &Timeline, theme: Theme) -> String {
             ],
             &rows,
         );
+        out.push_str(TIMELINE_LEGEND);
     }
     let _ = write!(
         out,
@@ -334,6 +335,16 @@ pub fn timeline(t: &Timeline, theme: Theme) -> String {
     );
     out
 }
+
+/// What each outcome of the event log means (`crate::rule::Outcome`), under the timeline.
+const TIMELINE_LEGEND: &str = "<p class=\"note legend\" id=\"legend\"><strong>Outcome.</strong> \
+     applied: the event set the status. stale: the status already held a newer event of this \
+     client, so the event is kept in the log and changed nothing (lifecycle events arrive late \
+     and out of order). duplicate: another copy of an event already counted. recorded: a \
+     connect_failed event, logged, never a status change. reconciled: a repair from the \
+     broker's answer (presence reconcile). invalid: refused (the reason is in Detail), never \
+     applied. Session and Version identify the connection; Detail is the disconnect or \
+     failure reason.</p>";
 
 fn event_row(e: &EventRow) -> Vec<String> {
     let detail = e

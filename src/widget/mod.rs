@@ -36,7 +36,8 @@ use serde_json::{Map, Value};
 use thiserror::Error;
 
 use crate::alert::storm::Dropped;
-use crate::event::MAX_CLIENT_ID_BYTES;
+use crate::errors::shown;
+use crate::event::{MAX_CLIENT_ID_BYTES, MAX_TIMESTAMP_MS};
 use crate::read::Alerted;
 use crate::store::item::{EventRow, Status};
 use crate::store::storms::StormRecord;
@@ -112,7 +113,8 @@ pub enum Theme {
     Dark,
 }
 
-/// A request the widget refuses; each names what is wrong. Nothing is read or written.
+/// A request the widget refuses; each names what is wrong. Nothing is read or written. A key
+/// from the event is kept as [`shown`] renders it (bare: the message quotes it), never whole.
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum InvalidRequest {
     #[error("the widget event must be a JSON object, got {0}")]
@@ -138,6 +140,12 @@ pub enum InvalidRequest {
         field: &'static str,
         expected: &'static str,
     },
+    /// A time beyond 13-digit epoch milliseconds: no event has one, and it cannot be shown.
+    #[error(
+        "`{field}` is {ms}; epoch milliseconds from 0 to {MAX_TIMESTAMP_MS} (13 digits, \
+         up to 2286-11-20T17:46:39.999Z) are accepted"
+    )]
+    TimeOutOfRange { field: &'static str, ms: u64 },
 }
 
 /// A JSON value's kind, for error messages (never the value itself: it may be large).
@@ -198,7 +206,7 @@ pub fn parse(event: &Value) -> Result<Request, InvalidRequest> {
         for (key, value) in given {
             match params.get(&key) {
                 Some(top_value) if *top_value != value => {
-                    return Err(InvalidRequest::Conflict(key));
+                    return Err(InvalidRequest::Conflict(shown(&key).bare().to_string()));
                 }
                 _ => {
                     params.insert(key, value);
@@ -207,7 +215,9 @@ pub fn parse(event: &Value) -> Result<Request, InvalidRequest> {
         }
     }
     if let Some(unknown) = params.keys().find(|k| !PARAMS.contains(&k.as_str())) {
-        return Err(InvalidRequest::UnknownParameter(unknown.clone()));
+        return Err(InvalidRequest::UnknownParameter(
+            shown(unknown).bare().to_string(),
+        ));
     }
     let client_id = match params.get(CLIENT_ID_PARAM) {
         None => None,
@@ -263,21 +273,41 @@ pub fn parse(event: &Value) -> Result<Request, InvalidRequest> {
     }))
 }
 
-/// `timeRange`: its `zoom` when the dashboard is zoomed in, else `start` and `end`.
+/// `timeRange`: its `zoom` when the dashboard is zoomed in, else `start` and `end`; each end
+/// at most [`MAX_TIMESTAMP_MS`], as every time is.
 fn time_range(range: &Value) -> Result<TimeRange, InvalidRequest> {
     let bad = InvalidRequest::Context {
         field: "widgetContext.timeRange",
         expected:
             "an object with epoch-millisecond `start` <= `end` (and an optional `zoom` alike)",
     };
-    let ends = |v: &Value| -> Option<TimeRange> {
-        let (start, end) = (v.get("start")?.as_u64()?, v.get("end")?.as_u64()?);
-        (start <= end).then_some(TimeRange { start, end })
+    let ends = |v: &Value, start_field, end_field| -> Result<TimeRange, InvalidRequest> {
+        let ms = |field| v.get(field).and_then(Value::as_u64);
+        let (Some(start), Some(end)) = (ms("start"), ms("end")) else {
+            return Err(bad.clone());
+        };
+        for (field, ms) in [(start_field, start), (end_field, end)] {
+            if ms > MAX_TIMESTAMP_MS {
+                return Err(InvalidRequest::TimeOutOfRange { field, ms });
+            }
+        }
+        if start > end {
+            return Err(bad.clone());
+        }
+        Ok(TimeRange { start, end })
     };
-    let whole = ends(range).ok_or_else(|| bad.clone())?;
+    let whole = ends(
+        range,
+        "widgetContext.timeRange.start",
+        "widgetContext.timeRange.end",
+    )?;
     match range.get("zoom") {
         None | Some(Value::Null) => Ok(whole),
-        Some(zoom) => ends(zoom).ok_or(bad),
+        Some(zoom) => ends(
+            zoom,
+            "widgetContext.timeRange.zoom.start",
+            "widgetContext.timeRange.zoom.end",
+        ),
     }
 }
 

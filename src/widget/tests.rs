@@ -187,3 +187,39 @@ fn the_bounds_are_inclusive() {
     let odd_theme = render(json!({"widgetContext": {"theme": "sepia"}}));
     assert_eq!(odd_theme.theme, Theme::Light);
 }
+
+#[test]
+fn time_ranges_are_within_13_digit_epoch_milliseconds() {
+    let range = |r: Value| json!({"widgetContext": {"timeRange": r}});
+    let max = MAX_TIMESTAMP_MS;
+    assert_eq!(
+        render(range(json!({"start": 0, "end": max}))).time_range,
+        Some(TimeRange { start: 0, end: max })
+    );
+    assert_eq!(
+        refused(range(json!({"start": 0, "end": u64::MAX}))),
+        "`widgetContext.timeRange.end` is 18446744073709551615; epoch milliseconds from 0 to \
+         9999999999999 (13 digits, up to 2286-11-20T17:46:39.999Z) are accepted"
+    );
+    assert!(refused(range(json!({"start": max + 1, "end": max + 2})))
+        .starts_with("`widgetContext.timeRange.start` is 10000000000000;"));
+    assert!(refused(range(
+        json!({"start": 0, "end": 1, "zoom": {"start": 0, "end": max + 1}})
+    ))
+    .starts_with("`widgetContext.timeRange.zoom.end` is 10000000000000;"));
+}
+
+#[test]
+fn long_keys_are_quoted_capped() {
+    let key = "k".repeat(100_000);
+    let message = refused(json!({ key.clone(): 1 }));
+    assert!(
+        message.len() < 400 && message.contains("(100000 bytes, first 200 characters shown)"),
+        "{message}"
+    );
+    let message = refused(json!({key.clone(): 1, "widgetContext": {"params": {key: 2}}}));
+    assert!(
+        message.len() < 400 && message.contains("100000 bytes"),
+        "{message}"
+    );
+}

@@ -15,7 +15,7 @@ use serde_json::json;
 use tokio::task::JoinSet;
 
 use super::local::{self, AlertSink, Received, Tables};
-use super::relay::{Relay, Verdict};
+use super::relay::{form_fields, Relay, Verdict};
 
 pub const MIN: u64 = 60_000;
 /// 2026-09-21T14:13:20Z
@@ -229,44 +229,6 @@ impl PublishGate {
             _relay: relay,
         }
     }
-}
-
-/// The fields of an `application/x-www-form-urlencoded` body (the SNS query protocol).
-pub fn form_fields(body: &str) -> BTreeMap<String, String> {
-    body.split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (url_decode(k), url_decode(v))
-        })
-        .collect()
-}
-
-fn url_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (b'+', _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 // Race tests shared by tests/alerts.rs (small) and the opt-in tests/scale.rs (full size).

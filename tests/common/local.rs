@@ -310,9 +310,14 @@ pub fn sqs_client() -> aws_sdk_sqs::Client {
 /// feature: without it there is no binary (and no `CARGO_BIN_EXE_presence` to compile against).
 #[cfg(feature = "cli")]
 pub fn presence_command(tables: &Tables) -> std::process::Command {
+    presence_command_at(tables, endpoint())
+}
+
+/// [`presence_command`] with DynamoDB at `dynamodb` (a relay in front of the local server).
+pub fn presence_command_at(tables: &Tables, dynamodb: &str) -> std::process::Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_presence"));
     command
-        .args(["--endpoint-url", endpoint()])
+        .args(["--endpoint-url", dynamodb])
         .args([
             "--status-table",
             &tables.status,

@@ -27,6 +27,11 @@ pub struct Args {
     timeline: PathBuf,
     #[arg(long)]
     invoke_url: String,
+    /// The function's simulated clock (the file its SIMULATED_CLOCK_FILE names): set to each
+    /// simulated minute before the events due by then are sent, so that they are received on
+    /// the simulated clock; removed at the end (the host's clock again)
+    #[arg(long)]
+    clock_file: PathBuf,
     /// The presence CLI binary
     #[arg(long)]
     presence: PathBuf,
@@ -36,6 +41,25 @@ pub struct Args {
     /// kind:client alerts the timeline must produce
     #[arg(long, num_args = 0..)]
     expect: Vec<String>,
+}
+
+/// The function's receipt clock while the timeline plays (the handler's `simulated-clock`
+/// build reads it); the file goes when the run ends, however it ends.
+struct SimulatedClock<'a>(&'a std::path::Path);
+
+impl SimulatedClock<'_> {
+    fn set(&self, ms: u64) -> Result {
+        // Written whole, then renamed: the function never reads half a number.
+        let next = self.0.with_extension("next");
+        std::fs::write(&next, ms.to_string())?;
+        std::fs::rename(&next, self.0).map_err(|e| format!("{}: {e}", self.0.display()).into())
+    }
+}
+
+impl Drop for SimulatedClock<'_> {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.0);
+    }
 }
 
 fn iso(ms: u64) -> String {
@@ -204,8 +228,10 @@ pub async fn run(a: Args) -> Result {
         .collect();
     let mut received: Vec<(String, Value)> = Vec::new();
     let mut pending: VecDeque<Value> = timeline.iter().cloned().collect();
+    let clock = SimulatedClock(&a.clock_file);
     let mut tick = start;
     while tick <= end {
+        clock.set(tick)?;
         while pending.front().is_some_and(|e| ts(e) < tick) {
             let event = pending.pop_front().unwrap_or_default();
             if let Err(body) = events::invoke(&a.invoke_url, &event.to_string())? {

@@ -106,7 +106,7 @@ fn replay_events(events_dir: &PathBuf, rounds: usize) -> Result<Vec<String>> {
             let mut e = e.clone();
             e["clientId"] = format!("{}-r{r}", e["clientId"].as_str().unwrap_or("")).into();
             if let Some(o) = e.as_object_mut() {
-                o.remove("topicClientId");
+                o.remove("presenceTopic");
             }
             out.push(e.to_string());
         }

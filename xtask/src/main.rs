@@ -8,6 +8,7 @@ mod capacity;
 mod events;
 mod http;
 mod local;
+mod release;
 mod replay;
 mod runtime_api;
 mod sam_compare;
@@ -40,6 +41,7 @@ enum Command {
     SamAnswer(sam_compare::AnswerArgs),
     Topic(sam_compare::TopicArgs),
     WidgetScreenshot(widget_shot::Args),
+    ReleaseTemplate(release::Args),
 }
 
 #[tokio::main]
@@ -55,6 +57,7 @@ async fn main() {
         Command::SamAnswer(a) => sam_compare::answer(a),
         Command::Topic(a) => sam_compare::topic(a).await,
         Command::WidgetScreenshot(a) => widget_shot::run(a).await,
+        Command::ReleaseTemplate(a) => release::run(a),
     };
     if let Err(e) = result {
         eprintln!("xtask: {e}");

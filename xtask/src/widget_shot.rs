@@ -38,12 +38,50 @@ pub struct Args {
     work: PathBuf,
     #[arg(long, default_value = "chromium")]
     chromium: String,
-    /// Browser window (and so screenshot) size, WIDTHxHEIGHT
-    #[arg(long, default_value = "1000x520")]
+    /// Browser window (and so screenshot) size, WIDTHxHEIGHT (tall enough for the legend)
+    #[arg(long, default_value = "1000x760")]
     window: String,
+    /// Shift the events in time, keeping their gaps, so that the newest happened this long
+    /// before now: the samples are dated 2025, and a screenshot should show a fleet as it looks
+    /// live (recent drops, alerts sent minutes ago). 0s keeps their own timestamps.
+    #[arg(long, default_value = "8m", value_parser = iot_presence::time::parse_duration)]
+    newest_ago: std::time::Duration,
     /// Renders timed per view, for the figures
     #[arg(long, default_value_t = 20)]
     repeat: u32,
+}
+
+/// The events with every timestamp moved by one offset, so that the newest is `newest_ago`
+/// before `now` (unchanged when that is zero).
+fn shifted(
+    events: Vec<(String, String)>,
+    now: u64,
+    newest_ago: std::time::Duration,
+) -> Result<Vec<(String, String)>> {
+    if newest_ago.is_zero() {
+        return Ok(events);
+    }
+    let parsed: Vec<(String, serde_json::Value)> = events
+        .into_iter()
+        .map(|(source, payload)| Ok((source, serde_json::from_str(&payload)?)))
+        .collect::<Result<_>>()?;
+    let newest = parsed
+        .iter()
+        .filter_map(|(_, e)| e["timestamp"].as_u64())
+        .max()
+        .ok_or("no event has a timestamp")?;
+    let target = now.saturating_sub(iot_presence::time::millis(newest_ago));
+    Ok(parsed
+        .into_iter()
+        .map(|(source, mut e)| {
+            if let Some(ts) = e["timestamp"].as_u64() {
+                // The same offset for every event (earlier or later), never before the epoch.
+                let moved = i128::from(ts) + i128::from(target) - i128::from(newest);
+                e["timestamp"] = u64::try_from(moved.max(0)).unwrap_or(0).into();
+            }
+            (source, e.to_string())
+        })
+        .collect())
 }
 
 pub async fn run(a: Args) -> Result {
@@ -53,8 +91,8 @@ pub async fn run(a: Args) -> Result {
         &Config::with_tables(&a.tables.status_table, &a.tables.events_table),
     );
     let sns = aws_sdk_sns::Client::new(&local::sdk_config(a.tables.messaging()?)?);
-    let events = events::load(&a.paths)?;
     let now = now_ms();
+    let events = shifted(events::load(&a.paths)?, now, a.newest_ago)?;
     let mut per_client: BTreeMap<String, usize> = BTreeMap::new();
     let mut invalid = 0;
     for (source, payload) in &events {

@@ -5,34 +5,53 @@ use std::time::Duration;
 
 use iot_presence::alert::pass::{Alerter, RunReport};
 use iot_presence::config::AlertSettings;
+use iot_presence::store::status::Missing;
 use iot_presence::store::Store;
 use iot_presence::time::now_ms;
 
 use crate::args::Format;
-use crate::output::{iso, iso_seconds, print_json, PassView, ThresholdView};
+use crate::output::{iso, iso_seconds, print_json, safe, PassView, ThresholdView};
 use crate::Failure;
 
-/// Sets (`Some`) or clears (`None`) the client's threshold.
+/// Sets (`Some`) or clears (`None`) the client's threshold; exit 1, writing nothing, for a
+/// client with no status item unless `create` (a device not yet connected).
 pub async fn threshold(
     store: &Store,
     client_id: &str,
     threshold: Option<u64>,
+    create: bool,
     format: Format,
 ) -> Result<(), Failure> {
-    store
-        .set_offline_threshold(client_id, threshold, now_ms())
+    let missing = if create {
+        Missing::Create
+    } else {
+        Missing::Refuse
+    };
+    let written = store
+        .set_offline_threshold(client_id, threshold, now_ms(), missing)
         .await?;
+    if !written {
+        return Err(Failure::unknown(
+            client_id,
+            "no status item (nothing written; --create sets a threshold for a client not yet \
+             connected)",
+        ));
+    }
     match (threshold, format) {
         (_, Format::Json) => print_json(&ThresholdView {
             client_id,
             offline_threshold_ms: threshold,
         }),
         (Some(ms), Format::Table) => println!(
-            "{client_id}: offline alerts after {} (takes effect at the next alert pass)",
+            "{}: offline alerts after {} (takes effect at the next alert pass)",
+            safe(client_id),
             humantime::format_duration(Duration::from_millis(ms))
         ),
         (None, Format::Table) => {
-            println!("{client_id}: the stack's offline threshold applies again")
+            println!(
+                "{}: the stack's offline threshold applies again",
+                safe(client_id)
+            )
         }
     }
     Ok(())
@@ -83,6 +102,6 @@ fn print_pass(at: u64, report: &RunReport, format: Format) {
         report.deferred
     );
     for err in &report.errors {
-        eprintln!("presence: {err}");
+        eprintln!("presence: {}", safe(err));
     }
 }

@@ -1,8 +1,10 @@
 //! The command line: clap definitions and the value parsers. Bounds, defaults and variable names
 //! come from the library, so that the CLI accepts what the functions accept.
 
-use std::time::{Duration, UNIX_EPOCH};
+use std::ffi::OsString;
+use std::time::Duration;
 
+use clap::error::ContextValue;
 use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
 use iot_presence::config::AlertSettings;
 use iot_presence::config::{self as storm, StormSettings, SHARE_EXPECTED};
@@ -16,32 +18,42 @@ use iot_presence::config::{
     MAX_STATUS_SHARDS, MAX_STORM_MIN_CLIENTS, MAX_STORM_WINDOW_MS, MIN_STATUS_SHARDS,
     MIN_STORM_WINDOW_MS,
 };
+use iot_presence::errors::shown;
 use iot_presence::rule::Window;
 use iot_presence::thresholds::ThresholdPatterns;
-use iot_presence::time::duration;
-use iot_presence::time::now_ms;
+use iot_presence::time::{self, duration, millis, now_ms, parse_duration, TimeInputError};
 
-use crate::{availability, reconcile, redrive};
+use crate::stack::{parse_stack, STACK_VAR};
+use crate::{availability, cost, reconcile, redrive};
 
 #[derive(Parser)]
 #[command(
     name = "presence",
     version,
     about = "Who is online, since when, and why it dropped: \
-    reads the iot-presence tables."
+    reads the iot-presence tables.",
+    after_help = crate::EXIT_CODES
 )]
 pub struct Cli {
-    /// The status table
+    /// The deployed stack (e.g. iot-presence): its outputs give the tables and alert-pass's
+    /// topic when their flags and variables are not set (CloudFormation DescribeStacks)
+    #[arg(long, global = true, env = STACK_VAR, hide_env_values = true, value_parser = parse_stack)]
+    pub stack: Option<String>,
+    /// The status table (default: the --stack's output StatusTableName)
     #[arg(long, global = true, env = STATUS_TABLE_VAR, hide_env_values = true)]
     pub status_table: Option<String>,
-    /// The event table
+    /// The event table (default: the --stack's output EventsTableName)
     #[arg(long, global = true, env = EVENTS_TABLE_VAR, hide_env_values = true)]
     pub events_table: Option<String>,
-    /// DynamoDB endpoint, e.g. a local server (default: AWS_ENDPOINT_URL_DYNAMODB or AWS's)
-    #[arg(long, global = true)]
+    /// DynamoDB endpoint, e.g. a local server, http://127.0.0.1:8000 (default:
+    /// AWS_ENDPOINT_URL_DYNAMODB or AWS's)
+    #[arg(long, global = true, value_parser = parse_endpoint)]
     pub endpoint_url: Option<String>,
-    /// Give up on a DynamoDB request after this long (e.g. 30s, 5m)
-    #[arg(long, global = true, value_parser = humantime::parse_duration, default_value = "2m")]
+    /// The AWS region of the stack (default: AWS_REGION, AWS_DEFAULT_REGION or the profile's)
+    #[arg(long, global = true, value_parser = parse_region)]
+    pub region: Option<String>,
+    /// Give up on a DynamoDB (or CloudFormation) request after this long (e.g. 30s, 5m)
+    #[arg(long, global = true, value_parser = parse_duration, default_value = "2m")]
     pub timeout: Duration,
     /// Output format: aligned tables for people, JSON (JSON Lines for lists) for scripts
     #[arg(long, short, global = true, value_enum, default_value_t = Format::Table)]
@@ -67,6 +79,10 @@ pub enum Format {
 #[derive(Subcommand)]
 pub enum Command {
     /// One client's connectivity (like `aws iot get-thing-connectivity-data`)
+    #[command(
+        after_help = "Example:\n  presence --stack iot-presence status pump-7\n  \
+        presence status pump-7 --include-socket-information -o json"
+    )]
     Status {
         #[arg(value_parser = parse_client_id)]
         client_id: String,
@@ -80,14 +96,16 @@ pub enum Command {
     },
     /// Connected or disconnected clients, the latest change first (who just dropped, or just
     /// came back)
-    #[command(group(ArgGroup::new("state").required(true).args(["connected", "disconnected"])))]
+    #[command(group(ArgGroup::new("state").required(true).args(["connected", "disconnected"])),
+        after_help = "Example:\n  presence list --disconnected --offline-for 10m\n  \
+        presence list --disconnected --dropped-within 15m --sort oldest --limit 50")]
     List {
         #[arg(long)]
         connected: bool,
         #[arg(long)]
         disconnected: bool,
         /// Only clients offline for at least this long (e.g. 10m, 2h, 1d)
-        #[arg(long, value_parser = humantime::parse_duration, conflicts_with = "connected")]
+        #[arg(long, value_parser = parse_duration, conflicts_with = "connected")]
         offline_for: Option<Duration>,
         /// Only clients that dropped within this long (e.g. 15m, 1h): who dropped recently
         #[arg(long, value_parser = parse_positive_duration, conflicts_with = "connected")]
@@ -103,6 +121,8 @@ pub enum Command {
         page_size: Option<i32>,
     },
     /// One client's event log, oldest first, with each event's outcome
+    #[command(after_help = "Example:\n  presence history pump-7 --since 2h\n  \
+        presence history pump-7 --since 2026-11-21T08:00:00Z --until 2026-11-21T09:00:00Z")]
     History {
         #[arg(value_parser = parse_client_id)]
         client_id: String,
@@ -114,23 +134,37 @@ pub enum Command {
         until: Option<u64>,
     },
     /// Fleet counts, offline durations, top disconnect reasons and clients alerted now
+    #[command(after_help = "Example:\n  presence --stack iot-presence summary")]
     Summary,
     /// Who dropped in the last 5, 15 and 60 minutes and is still offline, by reason and by
     /// client-id prefix, and the storm among them, if any
+    #[command(after_help = "Example:\n  presence incident\n  \
+        presence incident --storm-min-share 0.05 --storm-window 5m -o json")]
     Incident {
         #[command(flatten)]
         storm: StormArgs,
     },
     /// The storms the alerter declared, open and recently ended: what dropped, the notices
     /// sent, and how many recovered
+    #[command(after_help = "Example:\n  presence storms -o json")]
     Storms,
     /// The status index's shard count; `migrate --to N` changes it on a live table
+    #[command(after_help = "Example:\n  presence shards\n  \
+        presence shards migrate --to 64 --dry-run")]
     Shards {
         #[command(subcommand)]
         action: Option<ShardsAction>,
     },
     /// Set a client's own offline-alert threshold (overrides the stack's OfflineThresholdMs)
-    #[command(group(ArgGroup::new("value").required(true).args(["threshold", "clear"])))]
+    #[command(
+        group(ArgGroup::new("value").required(true).args(["threshold", "clear"])),
+        // The client first, as the arguments are taken (clap would put the group first).
+        override_usage = "presence threshold [OPTIONS] <CLIENT_ID> <THRESHOLD>\n       \
+                          presence threshold [OPTIONS] <CLIENT_ID> --clear",
+        after_help = "Example:\n  presence threshold pump-7 15m\n  \
+            presence threshold pump-7 --clear\n  \
+            presence threshold new-gateway-3 2m --create"
+    )]
     Threshold {
         #[arg(value_parser = parse_client_id)]
         client_id: String,
@@ -141,13 +175,21 @@ pub enum Command {
         /// Remove the client's threshold: the stack default applies again
         #[arg(long)]
         clear: bool,
+        /// Set it even though nothing is recorded for the client yet (a device not yet
+        /// connected); without it, an unknown client exits 1 and nothing is written
+        #[arg(long, conflicts_with = "clear")]
+        create: bool,
     },
     /// Run one alert pass, as the scheduled function does every minute, on the real clock or a
     /// simulated one (--at): local runs, backfills, and checking settings
+    #[command(
+        after_help = "Example:\n  presence --stack iot-presence alert-pass\n  \
+        presence alert-pass --topic-arn arn:aws:sns:eu-west-1:123456789012:alerts --at +10m"
+    )]
     AlertPass {
-        /// The SNS topic alerts go to (the stack output AlertTopicArn)
+        /// The SNS topic alerts go to (default: the --stack's output AlertTopicArn)
         #[arg(long, env = ALERT_TOPIC_VAR, hide_env_values = true)]
-        topic_arn: String,
+        topic_arn: Option<String>,
         /// Act as if it were this time: a duration ago (1h), a duration ahead (+10m) or RFC 3339
         #[arg(long, value_parser = parse_time_or_ahead)]
         at: Option<u64>,
@@ -158,7 +200,8 @@ pub enum Command {
         offline_threshold_ms: u64,
         /// Thresholds by client-id pattern, first match wins: `sensor-*=30m,gw-*=2m` (a
         /// client's own threshold still comes first)
-        #[arg(long, env = OFFLINE_THRESHOLDS_VAR, hide_env_values = true, default_value = "")]
+        #[arg(long, env = OFFLINE_THRESHOLDS_VAR, hide_env_values = true, default_value = "",
+              value_parser = parse_thresholds)]
         offline_thresholds: ThresholdPatterns,
         /// Sessions within the window that make flapping; 0 turns it off
         #[arg(long, env = FLAPPING_SESSIONS_VAR, hide_env_values = true,
@@ -176,15 +219,32 @@ pub enum Command {
     },
     /// Uptime, outages, MTTR and the top disconnect reason from the event log, per client or
     /// for the fleet (worst first)
+    #[command(after_help = "Example:\n  presence availability pump-7 --since 7d\n  \
+        presence availability --all --since 30d --csv > availability.csv")]
     Availability(availability::AvailabilityArgs),
     /// Re-apply failed events from a failure queue (FailedEventsQueueUrl, RuleErrorsQueueUrl)
     /// through the function's own path; delete each message once its event is recorded
+    #[command(
+        after_help = "Example:\n  presence --stack iot-presence redrive --queue failed --dry-run\n  \
+        presence --stack iot-presence redrive --queue rule-errors"
+    )]
     Redrive(redrive::RedriveArgs),
     /// Compare status items with the broker (iot-data GetConnection); with --apply, repair the
     /// disagreements (each repair is logged with outcome `reconciled`)
+    #[command(after_help = "Example:\n  presence reconcile --connected-for 1h\n  \
+        presence reconcile pump-7 gw-2 --apply")]
     Reconcile(reconcile::ReconcileArgs),
+    /// What the stack costs a month for a fleet, line by line: AWS list prices times the
+    /// capacity measured per path (docs/cost.md shows the same tables)
+    #[command(
+        after_help = "Example:\n  presence cost --devices 200000 --reconnects-per-day 24\n  \
+        presence cost --devices 10000 --reconnects-per-day 1 --retention-days 90 -o json"
+    )]
+    Cost(cost::CostArgs),
     /// Recompute status items from the event log through the ordering rule
-    #[command(group(ArgGroup::new("which").required(true).args(["client", "all"])))]
+    #[command(group(ArgGroup::new("which").required(true).args(["client", "all"])),
+        after_help = "Example:\n  presence rebuild --client pump-7\n  \
+        presence rebuild --all --reset --window-ms 60000")]
     Rebuild {
         /// One client
         #[arg(long, value_parser = parse_client_id)]
@@ -203,50 +263,124 @@ pub enum Command {
     },
 }
 
-/// A time argument: a duration ago, or an RFC 3339 time. Milliseconds since the epoch.
-pub fn parse_time(text: &str) -> Result<u64, String> {
-    if let Ok(ago) = humantime::parse_duration(text) {
-        return Ok(now_ms().saturating_sub(ago.as_millis() as u64));
+impl Cli {
+    /// Parses the command line as clap does, except that an error quotes every value it was
+    /// given capped and escaped ([`shown`]'s bare form): an argument may be 128 KiB long, or
+    /// hold terminal controls. The caller exits with `err.exit()`: 2 (usage) for an error, 0
+    /// for `--help` and `--version`.
+    pub fn parse_capped<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        Cli::try_parse_from(args).map_err(capped)
     }
-    humantime::parse_rfc3339_weak(text)
-        .map(|t| {
-            t.duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64)
-        })
-        .map_err(|_| format!("{text:?} is neither a duration (30m, 2h) nor an RFC 3339 time"))
+}
+
+/// A clap error with each value of its context capped (the invalid value, the unknown
+/// argument, and the rest: the names and valid values from the definition are short already).
+fn capped(mut err: clap::Error) -> clap::Error {
+    let cap = |s: &str| shown(s).bare().to_string();
+    let context: Vec<_> = err.context().map(|(k, v)| (k, v.clone())).collect();
+    for (kind, value) in context {
+        let value = match value {
+            ContextValue::String(s) => ContextValue::String(cap(&s)),
+            ContextValue::Strings(all) => {
+                ContextValue::Strings(all.iter().map(|s| cap(s)).collect())
+            }
+            other => other,
+        };
+        err.insert(kind, value);
+    }
+    err
+}
+
+/// A time argument (`--since`, `--until`): a duration ago or an RFC 3339 time, in epoch ms,
+/// within [`time::MAX_TIME_MS`] (see [`time::parse_time`]).
+pub fn parse_time(text: &str) -> Result<u64, TimeInputError> {
+    time::parse_time(text, now_ms(), false)
 }
 
 /// `--at`: like [`parse_time`], plus `+DURATION` for a time ahead (a simulated clock).
-fn parse_time_or_ahead(text: &str) -> Result<u64, String> {
-    match text.strip_prefix('+') {
-        Some(ahead) => humantime::parse_duration(ahead)
-            .map(|d| now_ms() + d.as_millis() as u64)
-            .map_err(|_| format!("{ahead:?} is not a duration (30s, 10m, 2h)")),
-        None => parse_time(text),
+fn parse_time_or_ahead(text: &str) -> Result<u64, TimeInputError> {
+    time::parse_time(text, now_ms(), true)
+}
+
+/// A duration above zero (`--dropped-within`), at most [`time::MAX_DURATION_MS`].
+fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    match parse_duration(text) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err("it is zero: give a duration above 0 (15m, 1h)".to_owned()),
+        Err(err) => Err(err.to_string()),
     }
 }
 
-/// A duration above zero (`--dropped-within`).
-fn parse_positive_duration(text: &str) -> Result<Duration, String> {
-    match humantime::parse_duration(text) {
-        Ok(d) if !d.is_zero() => Ok(d),
-        Ok(_) => Err(format!(
-            "{text:?} is zero: give a duration above 0 (15m, 1h)"
+/// `--offline-thresholds`: the library's patterns, the message capped (it quotes the entry).
+fn parse_thresholds(text: &str) -> Result<ThresholdPatterns, String> {
+    text.parse::<ThresholdPatterns>()
+        .map_err(|err| shown(&err.to_string()).bare().to_string())
+}
+
+/// `--since` and `--until` together: a window that ends after it starts (a usage error, exit 2,
+/// otherwise: an empty answer would look like "no events").
+pub fn check_window(since: u64, until: u64) -> Result<(), crate::Failure> {
+    if since < until {
+        return Ok(());
+    }
+    Err(crate::Failure::Usage(format!(
+        "--since ({}) must be before --until ({})",
+        crate::iso_seconds(since),
+        crate::iso_seconds(until)
+    )))
+}
+
+/// `--endpoint-url` (and the endpoint variables): a URL with its scheme and a host.
+pub fn parse_endpoint(text: &str) -> Result<String, String> {
+    let rest = text
+        .strip_prefix("http://")
+        .or_else(|| text.strip_prefix("https://"));
+    match rest {
+        Some(host)
+            if !host.is_empty()
+                && !host.starts_with('/')
+                && !host.contains(char::is_whitespace) =>
+        {
+            Ok(text.to_owned())
+        }
+        Some(_) => Err(format!(
+            "{} has no host: give http://HOST:PORT",
+            shown(text)
         )),
-        Err(_) => Err(format!("{text:?} is not a duration (15m, 1h)")),
+        None => Err(format!(
+            "{} lacks http:// or https://: give http://127.0.0.1:8000 for a local server",
+            shown(text)
+        )),
+    }
+}
+
+/// `--region`: a region's name (`eu-west-1`), checked only for its form: the SDK knows no list.
+fn parse_region(text: &str) -> Result<String, String> {
+    let well_formed = !text.is_empty()
+        && text.len() <= 64
+        && text
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if well_formed {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "{} is not a region name (eu-west-1, us-east-1)",
+            shown(text)
+        ))
     }
 }
 
 /// A client id argument: not empty, at most 128 bytes, not one of the status table's own keys
-/// (the error echoes at most 60 characters of it).
+/// (the error quotes it as [`shown`] does).
 pub fn parse_client_id(text: &str) -> Result<String, String> {
     match iot_presence::event::client_id_problem(text) {
         None => Ok(text.to_owned()),
-        Some(problem) => {
-            let shown: String = text.chars().take(60).collect();
-            let more = if shown.len() < text.len() { "..." } else { "" };
-            Err(format!("the client id {shown:?}{more} {problem}"))
-        }
+        Some(problem) => Err(format!("the client id {} {problem}", shown(text))),
     }
 }
 
@@ -273,166 +407,49 @@ impl StormArgs {
         StormSettings {
             min_share: self.storm_min_share,
             min_clients: self.storm_min_clients,
-            window_ms: self.storm_window.as_millis() as u64,
+            window_ms: millis(self.storm_window),
         }
     }
 }
 
 /// A storm share, as the alerter's `STORM_MIN_SHARE` takes it.
 fn parse_share(text: &str) -> Result<f64, String> {
-    storm::parse_share(text).ok_or_else(|| format!("{text:?} is not {SHARE_EXPECTED}"))
+    storm::parse_share(text).ok_or_else(|| format!("{} is not {SHARE_EXPECTED}", shown(text)))
 }
 
-/// A duration within `min..=max` ms; `examples` go into the message for text that is none.
-fn bounded_ms(text: &str, min: u64, max: u64, examples: &str) -> Result<u64, String> {
-    let ms = humantime::parse_duration(text)
-        .map_err(|_| format!("{text:?} is not a duration ({examples})"))?
-        .as_millis() as u64;
-    if (min..=max).contains(&ms) {
-        Ok(ms)
-    } else {
-        Err(format!(
-            "{text} is outside {}..={}",
-            duration(min),
-            duration(max)
-        ))
+/// A duration within `min..=max` ms (both far below [`time::MAX_DURATION_MS`]).
+fn bounded_ms(text: &str, min: u64, max: u64) -> Result<u64, String> {
+    let range = format!("{}..={}", duration(min), duration(max));
+    match parse_duration(text).map(millis) {
+        Ok(ms) if (min..=max).contains(&ms) => Ok(ms),
+        Ok(ms) => Err(format!("{} is outside {range}", duration(ms))),
+        Err(TimeInputError::DurationTooLong) => Err(format!("it is outside {range}")),
+        Err(err) => Err(err.to_string()),
     }
 }
 
 /// The storm window, within the alerter's `STORM_WINDOW_MS` bounds.
 fn parse_storm_window(text: &str) -> Result<Duration, String> {
-    bounded_ms(text, MIN_STORM_WINDOW_MS, MAX_STORM_WINDOW_MS, "30s, 2m").map(Duration::from_millis)
+    bounded_ms(text, MIN_STORM_WINDOW_MS, MAX_STORM_WINDOW_MS).map(Duration::from_millis)
 }
 
 /// A threshold argument, in ms, within the stack parameter's bounds.
 fn parse_threshold(text: &str) -> Result<u64, String> {
-    bounded_ms(text, MIN_THRESHOLD_MS, MAX_THRESHOLD_MS, "90s, 15m, 2h")
+    bounded_ms(text, MIN_THRESHOLD_MS, MAX_THRESHOLD_MS)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn time_arguments() {
-        assert_eq!(parse_time("2025-11-21T08:00:00Z"), Ok(1_763_712_000_000));
-        let an_hour_ago = parse_time("1h").unwrap();
-        assert!(now_ms() - an_hour_ago >= 3_600_000 && now_ms() - an_hour_ago < 3_700_000);
-        assert!(parse_time("yesterday")
-            .unwrap_err()
-            .contains("neither a duration"));
-    }
-
-    /// Every command that takes a client id refuses an empty one, an over-long one and the
-    /// status table's own keys (a threshold on the storm registry would write onto it).
-    #[test]
-    fn client_ids_are_checked_before_anything_runs() {
-        let parse = |args: &[&str]| Cli::try_parse_from(args.iter().copied());
-        let err = |args: &[&str]| parse(args).err().expect("refused").to_string();
-        let long = "x".repeat(129);
-        for id in [
-            "",
-            "$iot-presence/status-shards",
-            "$iot-presence/storms",
-            long.as_str(),
-        ] {
-            for args in [
-                vec!["presence", "threshold", id, "5m"],
-                vec!["presence", "status", id],
-                vec!["presence", "history", id],
-                vec!["presence", "rebuild", "--client", id],
-                vec!["presence", "availability", id],
-                vec!["presence", "reconcile", id],
-            ] {
-                let e = err(&args);
-                assert!(e.contains("the client id"), "{args:?}: {e}");
-            }
-        }
-        assert!(err(&["presence", "threshold", &long, "5m"]).contains("129 bytes"));
-        assert!(err(&["presence", "status", "$iot-presence/storms"]).contains("reserved"));
-        assert!(parse(&["presence", "threshold", "pump-7", "5m"]).is_ok());
-    }
-
-    #[test]
-    fn threshold_bounds_are_the_librarys() {
-        assert_eq!(parse_threshold("1m"), Ok(MIN_THRESHOLD_MS));
-        assert_eq!(parse_threshold("7d"), Ok(MAX_THRESHOLD_MS));
-        assert_eq!(
-            parse_threshold("59s").unwrap_err(),
-            "59s is outside 1m..=7d"
-        );
-        assert!(parse_threshold("8d").is_err());
-    }
-
-    #[test]
-    fn flapping_and_window_bounds_are_the_librarys() {
-        let parse = |args: &[&str]| Cli::try_parse_from(args.iter().copied());
-        let pass = ["presence", "alert-pass", "--topic-arn", "arn:aws:sns:x"];
-        let with = |extra: &[&'static str]| [&pass[..], extra].concat();
-        assert!(parse(&with(&["--flapping-sessions", "1000"])).is_ok());
-        assert!(parse(&with(&["--flapping-sessions", "1001"])).is_err());
-        assert!(parse(&with(&["--flapping-window-ms", "60000"])).is_ok());
-        assert!(parse(&with(&["--flapping-window-ms", "59999"])).is_err());
-        assert!(parse(&with(&["--flapping-window-ms", "86400001"])).is_err());
-        let rebuild = |w: &str| {
-            parse(&["presence", "rebuild", "--all", "--window-ms", w]).map(|cli| {
-                match cli.command {
-                    Command::Rebuild { window_ms, .. } => window_ms,
-                    _ => unreachable!(),
-                }
-            })
-        };
-        assert_eq!(rebuild("1800000").ok(), Some(MAX_WINDOW_MS));
-        assert!(rebuild("1800001").is_err());
-    }
-
-    #[test]
-    fn incident_and_list_arguments_are_checked() {
-        let parse = |args: &[&str]| Cli::try_parse_from(args.iter().copied());
-        let err = |args: &[&str]| parse(args).err().expect("refused").to_string();
-        for bad in ["0s", "0", "-5m", "soon"] {
-            let arg = format!("--dropped-within={bad}");
-            let e = err(&["presence", "list", "--disconnected", &arg]);
-            assert!(
-                e.contains("--dropped-within") && e.contains(bad),
-                "{bad}: {e}"
-            );
-        }
-        assert!(
-            err(&["presence", "list", "--connected", "--dropped-within", "5m"])
-                .contains("cannot be used with")
-        );
-        let e = err(&["presence", "list", "--disconnected", "--sort", "random"]);
-        assert!(e.contains("--sort") && e.contains("newest"), "{e}");
-        for bad in ["0", "1.5", "-0.1", "NaN"] {
-            let arg = format!("--storm-min-share={bad}");
-            let e = err(&["presence", "incident", &arg]);
-            assert!(
-                e.contains("--storm-min-share") && e.contains("at most 1"),
-                "{bad}: {e}"
-            );
-        }
-        assert!(err(&["presence", "incident", "--storm-min-clients", "0"])
-            .contains("--storm-min-clients"));
-        for bad in ["0s", "5s", "2h"] {
-            assert!(
-                err(&["presence", "incident", "--storm-window", bad]).contains("--storm-window")
-            );
-        }
-        assert!(parse(&["presence", "incident", "--storm-window", "10s"]).is_ok());
-    }
-
-    #[test]
-    fn the_cli_definition_is_consistent() {
-        use clap::CommandFactory;
-        Cli::command().debug_assert();
-    }
-}
+mod tests;
 
 #[derive(Subcommand, Debug)]
 pub enum ShardsAction {
     /// Re-key every status item to N shards, a page at a time, resumably (run it again after an
-    /// interruption); listings stay complete meanwhile. Then deploy StatusShards=N.
+    /// interruption); listings stay complete meanwhile. Then deploy StatusShards=N. Run it with
+    /// --dry-run first; it asks before writing, unless --yes.
+    #[command(
+        after_help = "Example:\n  presence shards migrate --to 64 --dry-run\n  \
+        presence shards migrate --to 64 --yes"
+    )]
     Migrate {
         /// The new shard count
         #[arg(long, value_parser = clap::value_parser!(u32)
@@ -443,7 +460,14 @@ pub enum ShardsAction {
         page_size: i32,
         /// How long the functions take to see the new count (their cache); lower it only when no
         /// function writes to the table (tests)
-        #[arg(long, value_parser = humantime::parse_duration, default_value = "30s", hide = true)]
+        #[arg(long, value_parser = parse_duration, default_value = "30s", hide = true)]
         settle: Duration,
+        /// Scan the same pages and write nothing: print how many items would be re-keyed and
+        /// the write units the run would consume
+        #[arg(long)]
+        dry_run: bool,
+        /// Migrate without asking (needed when stdin is not a terminal, as in scripts)
+        #[arg(long)]
+        yes: bool,
     },
 }

@@ -2,14 +2,13 @@
 //! for the fleet, from the event log (the maths: `iot_presence::availability`).
 
 use clap::{ArgGroup, Args};
-use comfy_table::Cell;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use iot_presence::availability::{self, FleetTotals, Report};
 use iot_presence::config::{DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS, RETENTION_VAR};
 use iot_presence::read::ReadError;
 use iot_presence::store::Store;
 
-use crate::output::{print_json, FleetView};
+use crate::output::{cell, print_json, safe, FleetView};
 use crate::{iso_seconds, parse_time, table, Failure, Format};
 
 #[derive(Args)]
@@ -48,13 +47,7 @@ pub async fn run(
 ) -> Result<(), Failure> {
     let until = args.until.unwrap_or(now);
     let oldest = now.saturating_sub(u64::from(args.retention_days) * 86_400_000);
-    if args.since >= until {
-        return Err(Failure::Usage(format!(
-            "--since ({}) must be before --until ({})",
-            iso_seconds(args.since),
-            iso_seconds(until)
-        )));
-    }
+    crate::args::check_window(args.since, until)?;
     if args.since < oldest {
         return Err(Failure::Usage(format!(
             "--since ({}) reaches past the event retention ({} days, so not before {}); \
@@ -78,6 +71,20 @@ pub async fn run(
         format == Format::Table && !args.csv,
     )
     .await?;
+    // A named client with nothing recorded gets no report (it would be all "unknown" time),
+    // and exit 1. Only a report with no known time at all can be one.
+    let mut unknown = Vec::new();
+    if !args.all {
+        let mut known = Vec::with_capacity(reports.len());
+        for r in reports {
+            if r.unknown_ms == until - args.since && crate::is_unknown(store, &r.client_id).await? {
+                unknown.push(r.client_id);
+            } else {
+                known.push(r);
+            }
+        }
+        reports = known;
+    }
     let totals = args.all.then(|| availability::fleet(&mut reports));
     if args.csv {
         print_csv(&reports);
@@ -90,6 +97,12 @@ pub async fn run(
         }
     } else {
         print_table(&reports, totals.as_ref());
+    }
+    if !unknown.is_empty() {
+        return Err(Failure::Unknown {
+            clients: unknown,
+            what: crate::NOTHING_RECORDED,
+        });
     }
     Ok(())
 }
@@ -138,19 +151,19 @@ fn print_table(reports: &[Report], totals: Option<&FleetTotals>) {
     ]);
     for r in reports {
         t.add_row(vec![
-            Cell::new(&r.client_id),
-            Cell::new(percent(r.uptime_percent)),
-            Cell::new(r.outages),
-            Cell::new(span(r.offline_ms)),
-            Cell::new(span(r.longest_outage_ms)),
-            Cell::new(r.mttr_ms.map_or("-".to_owned(), span)),
-            Cell::new(r.top_reason.as_deref().unwrap_or("-")),
-            Cell::new(if r.unknown_ms == 0 {
+            cell(&r.client_id),
+            cell(percent(r.uptime_percent)),
+            cell(r.outages),
+            cell(span(r.offline_ms)),
+            cell(span(r.longest_outage_ms)),
+            cell(r.mttr_ms.map_or("-".to_owned(), span)),
+            cell(r.top_reason.as_deref().unwrap_or("-")),
+            cell(if r.unknown_ms == 0 {
                 "-".to_owned()
             } else {
                 span(r.unknown_ms)
             }),
-            Cell::new(if r.offline_at_end {
+            cell(if r.offline_at_end {
                 "offline"
             } else if r.uptime_percent.is_some() {
                 "online"
@@ -172,7 +185,7 @@ fn print_table(reports: &[Report], totals: Option<&FleetTotals>) {
         span(f.offline_ms),
         span(f.longest_outage_ms),
         f.mttr_ms.map_or("-".to_owned(), span),
-        f.top_reason.as_deref().unwrap_or("-"),
+        safe(f.top_reason.as_deref().unwrap_or("-")),
         f.offline_at_end,
         f.clients_unknown
     );

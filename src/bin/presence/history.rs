@@ -1,15 +1,16 @@
 //! `presence history`: one client's event log, oldest first, with each event's outcome.
 
-use comfy_table::{Cell, Color};
+use comfy_table::Color;
 use iot_presence::rule::Outcome;
 use iot_presence::store::item::EventRow;
 use iot_presence::store::Store;
 
 use crate::args::Format;
-use crate::output::{iso, opt, print_json, table, HistoryView};
+use crate::output::{cell, iso, opt, print_json, table, HistoryView};
 use crate::Failure;
 
-/// Exit 1 for a client with no events at all (a time window may rightly be empty).
+/// Exit 1 for a client with nothing recorded (a time window of a known client may rightly be
+/// empty); exit 2 for a window that ends before it starts.
 pub async fn run(
     store: &Store,
     client_id: &str,
@@ -17,10 +18,12 @@ pub async fn run(
     until: Option<u64>,
     format: Format,
 ) -> Result<(), Failure> {
+    if let (Some(since), Some(until)) = (since, until) {
+        crate::args::check_window(since, until)?;
+    }
     let entries = store.history(client_id, since, until).await?;
-    if entries.is_empty() && since.is_none() && until.is_none() {
-        eprintln!("presence: no events recorded for {client_id:?}");
-        return Err(Failure::Unknown);
+    if entries.is_empty() && crate::is_unknown(store, client_id).await? {
+        return Err(Failure::unknown(client_id, crate::NOTHING_RECORDED));
     }
     print_history(&entries, format);
     Ok(())
@@ -38,19 +41,19 @@ fn print_history(entries: &[EventRow], format: Format) {
         "TIME", "EVENT", "SESSION", "VERSION", "OUTCOME", "REASON",
     ]);
     for e in entries {
-        let outcome = Cell::new(e.outcome.as_str());
+        let outcome = cell(e.outcome.as_str());
         let outcome = match e.outcome {
             Outcome::Applied => outcome.fg(Color::Green),
             Outcome::Recorded => outcome,
             _ => outcome.fg(Color::Yellow),
         };
         t.add_row(vec![
-            Cell::new(iso(e.event_timestamp)),
-            Cell::new(&e.event_type),
-            Cell::new(e.session_identifier.chars().take(8).collect::<String>()),
-            Cell::new(opt(e.version_number)),
+            cell(iso(e.event_timestamp)),
+            cell(&e.event_type),
+            cell(e.session_identifier.chars().take(8).collect::<String>()),
+            cell(opt(e.version_number)),
             outcome,
-            Cell::new(e.disconnect_reason.as_deref().unwrap_or("")),
+            cell(e.disconnect_reason.as_deref().unwrap_or("")),
         ]);
     }
     println!("{}", t.trim_fmt());

@@ -2,14 +2,14 @@
 //! disconnect reason and by client-id prefix, and the storm among them (see
 //! `iot_presence::alert::storm`); `presence storms`: the storms the alerter declared.
 
-use comfy_table::{Cell, Color};
+use comfy_table::Color;
 use iot_presence::alert::storm::{incident_at, Breakdown, Incident};
 use iot_presence::config::StormSettings;
 use iot_presence::store::Store;
 use iot_presence::time::{duration, now_ms};
 
 use crate::args::Format;
-use crate::output::{iso_seconds, print_json, table};
+use crate::output::{cell, iso_seconds, print_json, safe, table};
 use crate::Failure;
 
 pub async fn run(store: &Store, settings: StormSettings, format: Format) -> Result<(), Failure> {
@@ -65,24 +65,24 @@ pub async fn storms(store: &Store, format: Format) -> Result<(), Failure> {
             (None, _) => "open: single offline notices held".to_owned(),
         };
         t.add_row(vec![
-            Cell::new(&s.id).fg(if s.ended_at.is_none() {
+            cell(&s.id).fg(if s.ended_at.is_none() {
                 Color::Red
             } else {
                 Color::Reset
             }),
-            Cell::new(s.clients),
-            Cell::new(format!(
+            cell(s.clients),
+            cell(format!(
                 "{:.1}% of {}",
                 100.0 * s.clients as f64 / s.scope_size.max(1) as f64,
                 s.scope_size
             )),
-            Cell::new(iso_seconds(s.first_drop_at)),
-            Cell::new(iso_seconds(s.last_drop_at)),
-            Cell::new(s.reasons.top.first().map_or("", |(r, _)| r.as_str())),
-            Cell::new(s.notified_at.map_or("pending".to_owned(), |at| {
+            cell(iso_seconds(s.first_drop_at)),
+            cell(iso_seconds(s.last_drop_at)),
+            cell(s.reasons.top.first().map_or("", |(r, _)| r.as_str())),
+            cell(s.notified_at.map_or("pending".to_owned(), |at| {
                 format!("sent {}", iso_seconds(at))
             })),
-            Cell::new(state),
+            cell(state),
         ]);
     }
     println!("{}", t.trim_fmt());
@@ -96,10 +96,10 @@ fn breakdown(title: &str, b: &Breakdown) {
     let mut t = table();
     t.set_header(vec![title, "CLIENTS"]);
     for (key, n) in &b.top {
-        t.add_row(vec![Cell::new(key), Cell::new(n)]);
+        t.add_row(vec![cell(key), cell(n)]);
     }
     if b.others > 0 {
-        t.add_row(vec![Cell::new("(others)"), Cell::new(b.others)]);
+        t.add_row(vec![cell("(others)"), cell(b.others)]);
     }
     println!("\n{}", t.trim_fmt());
 }
@@ -109,7 +109,7 @@ fn print_incident(view: &Incident, settings: &StormSettings) {
     let mut t = table();
     t.set_header(vec!["DROPPED WITHIN", "STILL OFFLINE"]);
     for d in &view.dropped {
-        t.add_row(vec![Cell::new(duration(d.within_ms)), Cell::new(d.clients)]);
+        t.add_row(vec![cell(duration(d.within_ms)), cell(d.clients)]);
     }
     println!("{}", t.trim_fmt());
     println!(
@@ -125,10 +125,10 @@ fn print_incident(view: &Incident, settings: &StormSettings) {
                 iso_seconds(storm.first_drop_at),
                 iso_seconds(storm.last_drop_at),
             );
-            println!("\n{}", Cell::new(line).fg(Color::Red).content());
+            println!("\n{}", cell(line).fg(Color::Red).content());
             breakdown("STORM REASON", &storm.reasons);
             breakdown("STORM PREFIX", &storm.prefixes);
-            println!("sample: {}", storm.sample.join(", "));
+            println!("sample: {}", safe(&storm.sample.join(", ")));
         }
         None => println!(
             "\nno storm (one needs at least {} clients and {}% of the fleet within {})",
@@ -144,12 +144,12 @@ fn print_incident(view: &Incident, settings: &StormSettings) {
                 Some(end) => format!("over at {}", iso_seconds(end)),
                 None => "open".to_owned(),
             };
-            println!("  {}: {} clients, {state}", s.id, s.clients);
+            println!("  {}: {} clients, {state}", safe(&s.id), s.clients);
         }
     }
     breakdown("REASON (LAST HOUR)", &view.reasons);
     breakdown("PREFIX (LAST HOUR)", &view.prefixes);
     if !view.newest.is_empty() {
-        println!("\nnewest drops: {}", view.newest.join(", "));
+        println!("\nnewest drops: {}", safe(&view.newest.join(", ")));
     }
 }

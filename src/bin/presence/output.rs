@@ -2,6 +2,13 @@
 //! serialised with serde: the library's own types where the CLI prints them as they are, and
 //! the views below where the CLI's shape differs (times as RFC 3339, the connectivity API's
 //! field names, fields that only some commands show).
+//!
+//! Human output (tables and text lines, on stdout or stderr) shows the devices' own strings —
+//! client ids, thing names, reasons, sessions, storm ids, errors quoting them — through
+//! [`safe`] ([`iot_presence::errors::display_safe`]): a control character or bidi control is
+//! shown as a `\u{..}` escape, never sent to the terminal. Every table cell is made by
+//! [`cell`], which does it (`tests/hostile_input.rs` fails on a `Cell::new` anywhere else).
+//! JSON output is exact: serde escapes control characters.
 
 use std::collections::BTreeMap;
 
@@ -15,7 +22,14 @@ use iot_presence::store::item::{BrokerFacts, EventRow, Status};
 use iot_presence::store::schema::{REASON_NONE, REASON_UNKNOWN};
 use serde::Serialize;
 
+pub use iot_presence::errors::display_safe as safe;
 pub use iot_presence::time::{iso_millis as iso, iso_seconds};
+
+/// A table cell: the text with its control and bidi characters escaped ([`safe`]). The one
+/// way the CLI makes a cell.
+pub fn cell(text: impl std::fmt::Display) -> Cell {
+    Cell::new(safe(&text.to_string()))
+}
 
 /// Prints one JSON line.
 pub fn print_json(value: &impl Serialize) {
@@ -54,7 +68,7 @@ pub fn state_color(connected: bool) -> Color {
 }
 
 pub fn state_cell(connected: bool) -> Cell {
-    Cell::new(if connected { "yes" } else { "no" }).fg(state_color(connected))
+    cell(if connected { "yes" } else { "no" }).fg(state_color(connected))
 }
 
 /// A status in the shape of `aws iot get-thing-connectivity-data`, plus ours. Absent fields are

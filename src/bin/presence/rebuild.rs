@@ -8,13 +8,14 @@ use iot_presence::time::now_ms;
 use tokio::task::JoinSet;
 
 use crate::args::Format;
-use crate::output::{print_json, RebuiltView};
+use crate::output::{print_json, safe, RebuiltView};
 use crate::Failure;
 
 /// Clients rebuilt at once with `--all`: each is one paged query of its log and one write.
 const PARALLEL: usize = 8;
 
-/// One client; exit 1 when it has no events.
+/// One client; exit 1 when nothing is recorded for it (a status item whose events expired is
+/// kept as it is: the log has nothing to rebuild it from).
 pub async fn one(
     store: &Store,
     client_id: &str,
@@ -23,9 +24,8 @@ pub async fn one(
 ) -> Result<(), Failure> {
     let rebuilt = store.rebuild(client_id, reset, now_ms()).await?;
     print_rebuilt(&rebuilt, format);
-    if rebuilt.events == 0 {
-        eprintln!("presence: no events recorded for {client_id:?}");
-        return Err(Failure::Unknown);
+    if rebuilt.events == 0 && rebuilt.status.is_none() {
+        return Err(Failure::unknown(client_id, crate::NOTHING_RECORDED));
     }
     Ok(())
 }
@@ -41,7 +41,9 @@ fn print_rebuilt(r: &Rebuilt, format: Format) {
         };
         println!(
             "{}: {} events replayed, {} applied; now {state}",
-            r.client_id, r.events, r.applied
+            safe(&r.client_id),
+            r.events,
+            r.applied
         );
     }
 }

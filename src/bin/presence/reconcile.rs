@@ -13,15 +13,16 @@ use clap::{ArgGroup, Args};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use iot_presence::config::Scope;
 use iot_presence::config::{aws_config, Timeouts};
+use iot_presence::errors::shown;
 use iot_presence::event::Presence;
 use iot_presence::reconcile::broker::{
     Broker, Pace, DEFAULT_RATE_PER_SECOND, MAX_RATE_PER_SECOND, MIN_RATE_PER_SECOND,
 };
 use iot_presence::reconcile::pass::{Action, Check, Reconciler, Sweep};
 use iot_presence::store::Store;
-use iot_presence::time::now_ms;
+use iot_presence::time::{now_ms, parse_duration};
 
-use crate::output::print_json;
+use crate::output::{cell, print_json, safe};
 use crate::{iso_seconds, table, Failure, Format};
 
 #[derive(Args)]
@@ -32,10 +33,10 @@ pub struct ReconcileArgs {
     #[arg(value_parser = crate::args::parse_client_id)]
     client_ids: Vec<String>,
     /// Every client connected for at least this long (where lost disconnects hide), e.g. 1h
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = parse_duration)]
     connected_for: Option<Duration>,
     /// Every client disconnected for at least this long, e.g. 1d
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = parse_duration)]
     disconnected_for: Option<Duration>,
     /// Every client with a status
     #[arg(long)]
@@ -53,7 +54,9 @@ pub struct ReconcileArgs {
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {
-    let rate: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+    let rate: f64 = s
+        .parse()
+        .map_err(|_| format!("{} is not a number", shown(s)))?;
     if (MIN_RATE_PER_SECOND..=MAX_RATE_PER_SECOND).contains(&rate) {
         Ok(rate)
     } else {
@@ -103,7 +106,7 @@ pub async fn run(
             |check| {
                 progress.inc(1);
                 if let Some(error) = &check.error {
-                    progress.suspend(|| eprintln!("presence: {error}"));
+                    progress.suspend(|| eprintln!("presence: {}", safe(error)));
                 }
                 if check.action.is_disagreement() || check.action == Action::Failed {
                     if format == Format::Json {
@@ -164,7 +167,7 @@ fn print_table(checks: &[Check], sweep: &Sweep, apply: bool) {
                 Action::Failed => "failed (see above)".to_owned(),
                 Action::Agree => "agree".to_owned(),
             };
-            table.add_row([c.client_id.clone(), ours, broker, action]);
+            table.add_row([cell(&c.client_id), cell(ours), cell(broker), cell(action)]);
         }
         println!("{}", table.trim_fmt());
     }

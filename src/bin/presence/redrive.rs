@@ -17,7 +17,7 @@ use aws_sdk_sqs::types::{
 };
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use iot_presence::errors::error_chain;
+use iot_presence::errors::{error_chain, shown};
 use iot_presence::event::LifecycleEvent;
 use iot_presence::functions::ingest::{self, HandlerError};
 use iot_presence::redrive::parse_message;
@@ -27,14 +27,16 @@ use iot_presence::time::now_ms;
 use serde::Serialize;
 use tokio::task::JoinSet;
 
-use crate::output::print_json;
+use crate::output::{print_json, safe};
+use crate::stack;
 use crate::{Failure, Format};
 
 #[derive(Args)]
 pub struct RedriveArgs {
-    /// The queue's URL: the stack output FailedEventsQueueUrl or RuleErrorsQueueUrl
-    #[arg(long)]
-    queue: String,
+    /// The queue: `failed` or `rule-errors` (the --stack's outputs FailedEventsQueueUrl and
+    /// RuleErrorsQueueUrl), or a queue URL
+    #[arg(long, value_parser = parse_queue)]
+    pub(crate) queue: QueueArg,
     /// Read and check every message; write nothing and delete nothing (the messages are made
     /// visible again at the end)
     #[arg(long)]
@@ -46,6 +48,43 @@ pub struct RedriveArgs {
     /// Seconds a received message stays hidden from other readers while this run works on it
     #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(i32).range(1..=43_200))]
     visibility_timeout: i32,
+}
+
+/// `--queue`: a failure queue of the stack, by name, or any queue by its URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QueueArg {
+    /// The stack output holding the queue's URL (resolved with `--stack`).
+    Stack {
+        name: &'static str,
+        output: &'static str,
+    },
+    Url(String),
+}
+
+/// The stack's failure queues by the names `--queue` takes: the function's on-failure
+/// destination and the IoT rule's error action.
+pub const QUEUE_NAMES: [(&str, &str); 2] = [
+    ("failed", stack::FAILED_EVENTS_QUEUE_OUTPUT),
+    ("rule-errors", stack::RULE_ERRORS_QUEUE_OUTPUT),
+];
+
+fn parse_queue(text: &str) -> Result<QueueArg, String> {
+    if let Some((name, output)) = QUEUE_NAMES.iter().find(|(name, _)| *name == text) {
+        return Ok(QueueArg::Stack { name, output });
+    }
+    let host = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"));
+    match host {
+        Some(rest) if !rest.is_empty() && !rest.starts_with('/') => {
+            Ok(QueueArg::Url(text.to_owned()))
+        }
+        _ => Err(format!(
+            "{} is neither `failed` nor `rule-errors` (the --stack's failure queues) nor a queue \
+             URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)",
+            shown(text)
+        )),
+    }
 }
 
 /// What a run did, by message.
@@ -84,18 +123,20 @@ enum Fate {
 /// Concurrent messages: one receive's worth.
 const BATCH: u64 = 10;
 
+/// Redrives the queue at `queue` (the URL `args.queue` resolved to).
 pub async fn run(
     store: &Store,
     sqs: &aws_sdk_sqs::Client,
+    queue: &str,
     args: RedriveArgs,
     format: Format,
 ) -> Result<(), Failure> {
     let queue_error = |what: &str, err: &dyn std::error::Error| {
-        Failure::Queue(format!("{what} {}: {}", args.queue, error_chain(err)))
+        Failure::Queue(format!("{what} {queue}: {}", error_chain(err)))
     };
     let waiting = sqs
         .get_queue_attributes()
-        .queue_url(&args.queue)
+        .queue_url(queue)
         .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
         .send()
         .await
@@ -122,7 +163,7 @@ pub async fn run(
         let want = BATCH.min(args.max - counts.messages) as i32;
         let received = sqs
             .receive_message()
-            .queue_url(&args.queue)
+            .queue_url(queue)
             .max_number_of_messages(want)
             .visibility_timeout(args.visibility_timeout)
             .wait_time_seconds(1)
@@ -167,7 +208,9 @@ pub async fn run(
                     release.push(receipt);
                 }
                 Fate::Left(reason) => {
-                    progress.suspend(|| eprintln!("presence: left message {id}: {reason}"));
+                    progress.suspend(|| {
+                        eprintln!("presence: left message {}: {}", safe(&id), safe(&reason))
+                    });
                     counts.left.push(Left {
                         message_id: id,
                         reason,
@@ -176,18 +219,24 @@ pub async fn run(
                 }
             }
         }
-        let not_deleted = delete(sqs, &args.queue, &recorded).await;
+        let not_deleted = delete(sqs, queue, &recorded).await;
         counts.deleted += (recorded.len() - not_deleted.len()) as u64;
         for (message_id, cause) in not_deleted {
             let reason =
                 format!("recorded, but not deleted (a later run finds it redelivered): {cause}");
-            progress.suspend(|| eprintln!("presence: left message {message_id}: {reason}"));
+            progress.suspend(|| {
+                eprintln!(
+                    "presence: left message {}: {}",
+                    safe(&message_id),
+                    safe(&reason)
+                )
+            });
             counts.left.push(Left { message_id, reason });
         }
     }
     progress.finish_and_clear();
-    make_visible(sqs, &args.queue, release).await;
-    print(&args.queue, &counts, args.dry_run, format);
+    make_visible(sqs, queue, release).await;
+    print(queue, &counts, args.dry_run, format);
     if counts.left.is_empty() {
         Ok(())
     } else {
@@ -301,7 +350,7 @@ async fn make_visible(sqs: &aws_sdk_sqs::Client, queue: &str, receipts: Vec<Stri
                 "presence: could not make {} messages visible again (they reappear after the \
                  visibility timeout): {}",
                 chunk.len(),
-                error_chain(&err)
+                safe(&error_chain(&err))
             );
         }
     }
@@ -314,16 +363,18 @@ fn print(queue: &str, c: &Counts, dry_run: bool, format: Format) {
     }
     if dry_run {
         println!(
-            "dry run of {queue}: {} messages: {} would be redriven, {} would be left (nothing \
+            "dry run of {}: {} messages: {} would be redriven, {} would be left (nothing \
              written, nothing deleted)",
+            safe(queue),
             c.messages,
             c.would_redrive,
             c.left.len()
         );
     } else {
         println!(
-            "redrive of {queue}: {} messages: applied {}, stale {}, duplicate {}, recorded {}, \
+            "redrive of {}: {} messages: applied {}, stale {}, duplicate {}, recorded {}, \
              invalid {} ({} redelivered); deleted {}, left {}",
+            safe(queue),
             c.messages,
             c.applied,
             c.stale,

@@ -3,17 +3,16 @@
 
 use std::time::Duration;
 
-use comfy_table::Cell;
 use iot_presence::event::Presence;
 use iot_presence::read::{Listing, Order};
 use iot_presence::store::item::Status;
 use iot_presence::store::schema::REASON_UNKNOWN;
 use iot_presence::store::Store;
-use iot_presence::time::now_ms;
+use iot_presence::time::{millis, now_ms};
 
 use crate::args::{Format, Sort};
 use crate::output::{
-    ago, iso_seconds, opt, print_json, state_cell, state_color, table, StatusView,
+    ago, cell, iso_seconds, opt, print_json, safe, state_cell, state_color, table, StatusView,
 };
 use crate::Failure;
 
@@ -28,7 +27,10 @@ pub async fn status(
     let status = store.status(client_id).await?;
     print_status(client_id, status.as_ref(), socket, principal, format);
     if status.is_none() {
-        return Err(Failure::Unknown);
+        return Err(Failure::unknown(
+            client_id,
+            "no status item (no applied lifecycle event recorded)",
+        ));
     }
     Ok(())
 }
@@ -52,7 +54,7 @@ pub async fn list(
     format: Format,
 ) -> Result<(), Failure> {
     let now = now_ms();
-    let ago = |d: Option<Duration>| d.map(|d| now.saturating_sub(d.as_millis() as u64));
+    let ago = |d: Option<Duration>| d.map(|d| now.saturating_sub(millis(d)));
     let presence = if filter.connected {
         Presence::Connected
     } else {
@@ -91,7 +93,8 @@ fn print_status(
     }
     let Some(st) = status else {
         println!(
-            "{client_id}: never seen (no lifecycle event recorded); disconnectReason {REASON_UNKNOWN}"
+            "{}: never seen (no lifecycle event recorded); disconnectReason {REASON_UNKNOWN}",
+            safe(client_id)
         );
         return;
     };
@@ -100,15 +103,12 @@ fn print_status(
     let since = st.since().map_or("-".to_owned(), |s| {
         format!("since {} ({})", iso_seconds(s), ago(now, s))
     });
-    t.add_row(vec![Cell::new("client"), Cell::new(&st.client_id)]);
-    t.add_row(vec![
-        Cell::new("thing"),
-        Cell::new(opt(st.thing_name.as_ref())),
-    ]);
+    t.add_row(vec![cell("client"), cell(&st.client_id)]);
+    t.add_row(vec![cell("thing"), cell(opt(st.thing_name.as_ref()))]);
     let state = if st.connected { "yes" } else { "no" };
     t.add_row(vec![
-        Cell::new("connected"),
-        Cell::new(format!("{state}, {since}")).fg(state_color(st.connected)),
+        cell("connected"),
+        cell(format!("{state}, {since}")).fg(state_color(st.connected)),
     ]);
     if !st.connected {
         let reason = st.disconnect_reason.as_deref().unwrap_or(REASON_UNKNOWN);
@@ -117,14 +117,11 @@ fn print_status(
             Some(false) => " (not client initiated)",
             None => "",
         };
-        t.add_row(vec![
-            Cell::new("reason"),
-            Cell::new(format!("{reason}{who}")),
-        ]);
+        t.add_row(vec![cell("reason"), cell(format!("{reason}{who}"))]);
         if let Some(at) = st.connected_at {
             t.add_row(vec![
-                Cell::new("last session"),
-                Cell::new(format!("connected {}", iso_seconds(at))),
+                cell("last session"),
+                cell(format!("connected {}", iso_seconds(at))),
             ]);
         }
     }
@@ -140,7 +137,7 @@ fn print_status(
             opt(st.version_number)
         ),
     };
-    t.add_row(vec![Cell::new("session"), Cell::new(session)]);
+    t.add_row(vec![cell("session"), cell(session)]);
     if let Some(facts) = &st.broker() {
         let kind = if facts.clean_session {
             "clean session".to_owned()
@@ -153,8 +150,8 @@ fn print_status(
                 format!(", a dead client shows up within {} s", ms / 1000)
             });
         t.add_row(vec![
-            Cell::new("broker"),
-            Cell::new(format!(
+            cell("broker"),
+            cell(format!(
                 "{kind}, keep-alive {} s{detection} (asked {})",
                 facts.keep_alive_duration,
                 iso_seconds(facts.checked_at)
@@ -163,8 +160,8 @@ fn print_status(
     }
     if let Some(storm) = crate::output::held_by(st) {
         t.add_row(vec![
-            Cell::new("alert"),
-            Cell::new(format!(
+            cell("alert"),
+            cell(format!(
                 "offline notice held by {storm} (presence storms): sent only if still offline a \
                  threshold past its end"
             )),
@@ -172,15 +169,12 @@ fn print_status(
     }
     if principal {
         t.add_row(vec![
-            Cell::new("principal"),
-            Cell::new(opt(st.principal_identifier.as_ref())),
+            cell("principal"),
+            cell(opt(st.principal_identifier.as_ref())),
         ]);
     }
     if socket {
-        t.add_row(vec![
-            Cell::new("ip"),
-            Cell::new(opt(st.ip_address.as_ref())),
-        ]);
+        t.add_row(vec![cell("ip"), cell(opt(st.ip_address.as_ref()))]);
     }
     println!("{}", t.trim_fmt());
 }
@@ -206,13 +200,13 @@ fn print_list(statuses: &[Status], format: Format) {
     for st in statuses {
         let since = st.since();
         t.add_row(vec![
-            Cell::new(&st.client_id),
+            cell(&st.client_id),
             state_cell(st.connected),
-            Cell::new(since.map_or("-".into(), iso_seconds)),
-            Cell::new(since.map_or("-".into(), |s| ago(now, s).replace(" ago", ""))),
-            Cell::new(st.disconnect_reason.as_deref().unwrap_or("-")),
-            Cell::new(opt(st.version_number)),
-            Cell::new(opt(st.thing_name.as_ref())),
+            cell(since.map_or("-".into(), iso_seconds)),
+            cell(since.map_or("-".into(), |s| ago(now, s).replace(" ago", ""))),
+            cell(st.disconnect_reason.as_deref().unwrap_or("-")),
+            cell(opt(st.version_number)),
+            cell(opt(st.thing_name.as_ref())),
         ]);
     }
     println!("{}", t.trim_fmt());

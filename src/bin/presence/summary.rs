@@ -1,13 +1,13 @@
 //! `presence summary`: fleet counts, offline durations, top disconnect reasons and the clients
 //! alerted now.
 
-use comfy_table::{Cell, Color};
+use comfy_table::Color;
 use iot_presence::read::Summary;
 use iot_presence::store::Store;
 use iot_presence::time::now_ms;
 
 use crate::args::Format;
-use crate::output::{ago, iso_seconds, print_json, table, SummaryView, OFFLINE_LABELS};
+use crate::output::{ago, cell, iso_seconds, print_json, table, SummaryView, OFFLINE_LABELS};
 use crate::Failure;
 
 /// Rows of the table's lists (`-o json` has them all).
@@ -25,23 +25,20 @@ fn print_summary(s: &Summary, format: Format) {
         return;
     }
     let mut t = table();
+    t.add_row(vec![cell("connected"), cell(s.connected).fg(Color::Green)]);
     t.add_row(vec![
-        Cell::new("connected"),
-        Cell::new(s.connected).fg(Color::Green),
-    ]);
-    t.add_row(vec![
-        Cell::new("disconnected"),
-        Cell::new(s.disconnected).fg(Color::Red),
+        cell("disconnected"),
+        cell(s.disconnected).fg(Color::Red),
     ]);
     for (label, count) in OFFLINE_LABELS.iter().zip(s.offline) {
-        t.add_row(vec![Cell::new(label), Cell::new(count)]);
+        t.add_row(vec![cell(label), cell(count)]);
     }
     println!("{}", t.trim_fmt());
     if !s.reasons.is_empty() {
         let mut r = table();
         r.set_header(vec!["DISCONNECT REASON", "CLIENTS"]);
         for (reason, count) in s.reasons.iter().take(REASONS_SHOWN) {
-            r.add_row(vec![Cell::new(reason), Cell::new(count)]);
+            r.add_row(vec![cell(reason), cell(count)]);
         }
         println!("\n{}", r.trim_fmt());
     }
@@ -53,11 +50,11 @@ fn print_summary(s: &Summary, format: Format) {
         a.set_header(vec!["ALERTED CLIENT", "ALERT", "SINCE", "FOR", "REASON"]);
         for alerted in s.alerted.iter().take(ALERTED_SHOWN) {
             a.add_row(vec![
-                Cell::new(&alerted.client_id),
-                Cell::new(alerted.kind).fg(Color::Red),
-                Cell::new(iso_seconds(alerted.since)),
-                Cell::new(ago(now, alerted.since).replace(" ago", "")),
-                Cell::new(alerted.reason.as_deref().unwrap_or("")),
+                cell(&alerted.client_id),
+                cell(alerted.kind).fg(Color::Red),
+                cell(iso_seconds(alerted.since)),
+                cell(ago(now, alerted.since).replace(" ago", "")),
+                cell(alerted.reason.as_deref().unwrap_or("")),
             ]);
         }
         println!("\n{}", a.trim_fmt());

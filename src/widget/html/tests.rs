@@ -338,6 +338,15 @@ fn a_timeline_shows_the_status_and_the_events_newest_first() {
     );
 }
 
+/// Every outcome a timeline row can show is explained under the table.
+#[test]
+fn the_timeline_legend_explains_every_outcome() {
+    for o in Outcome::ALL {
+        let named = format!(" {}:", o.as_str());
+        assert!(TIMELINE_LEGEND.contains(&named), "{o:?}: {TIMELINE_LEGEND}");
+    }
+}
+
 #[test]
 fn an_unknown_client_has_an_empty_timeline() {
     let t = Timeline {
@@ -353,5 +362,29 @@ fn an_unknown_client_has_an_empty_timeline() {
         text,
         "Client nobody Never seen: no status item. Newest events (0 shown, at most 20) \
          No events in the event log. Read 2027-01-15T08:00:00Z."
+    );
+}
+
+/// A page renders whatever times it is given (a time past year 9999 as its number): the
+/// request's bounds keep such a range out, and a render never panics on one that got in.
+#[test]
+fn times_past_year_9999_render_as_numbers() {
+    let t = Timeline {
+        client_id: "c".into(),
+        status: None,
+        events: Vec::new(),
+        limit: 20,
+        range: Some(TimeRange {
+            start: NOW,
+            end: u64::MAX,
+        }),
+        now: u64::MAX,
+    };
+    let text = text(&timeline(&t, Theme::Light));
+    assert!(
+        text.contains(
+            "between 2027-01-15T08:00:00Z and 18446744073709551615 ms after the epoch (past year 9999)"
+        ),
+        "{text}"
     );
 }

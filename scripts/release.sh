@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# A release, as far as it goes without an AWS account: everything `sam package` and `sam
+# publish` need, in one directory.
+#
+#   scripts/release.sh [DIR]      # default dist/
+#
+# DIR gets the four arm64 bootstraps, zipped (`cargo lambda build --release --arm64
+# --output-format zip`), template.yaml rewritten to deploy them as they are (each function's
+# CodeUri its zip, no build metadata, Architecture arm64 only: `cargo xtask release-template`),
+# LICENSE, README.md and CHANGELOG.md (the Serverless Application Repository metadata names the
+# first two), and SHA256SUMS of every file. The template is checked (sam validate --lint,
+# cfn-lint). Then, with an account (docs/deploy.md):
+#
+#   sam package --template-file dist/template.yaml --s3-bucket BUCKET \
+#     --output-template-file dist/packaged.yaml
+#   sam deploy --template-file dist/packaged.yaml --stack-name NAME --capabilities CAPABILITY_IAM ...
+#   sam publish --template dist/packaged.yaml          # to the Serverless Application Repository
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$root"
+dist="$(realpath -m "${1:-dist}")"
+functions=(presence-handler presence-alerter presence-reconciler presence-widget)
+
+scripts/tools.sh install all
+export PATH="$(scripts/tools.sh path):$PATH"
+export AWS_REGION="${AWS_REGION:-us-east-1}"
+
+rm -rf "$dist"
+mkdir -p "$dist"
+bins=()
+for f in "${functions[@]}"; do bins+=(--bin "$f"); done
+echo "building the arm64 bootstraps (release profile) ..." >&2
+cargo lambda build --release --arm64 --locked --output-format zip "${bins[@]}"
+for f in "${functions[@]}"; do
+  cp "target/lambda/$f/bootstrap.zip" "$dist/$f.zip"
+done
+xtask release-template --output "$dist/template.yaml"
+cp LICENSE README.md CHANGELOG.md "$dist/"
+sam validate --lint --template-file "$dist/template.yaml"
+cfn-lint "$dist/template.yaml"
+(cd "$dist" && sha256sum -- * > SHA256SUMS)
+ls -l "$dist"
+echo "release in $dist; next, with an account: sam package --template-file $dist/template.yaml --s3-bucket BUCKET --output-template-file $dist/packaged.yaml" >&2
