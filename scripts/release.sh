@@ -19,7 +19,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$root"
 dist="$(realpath -m "${1:-dist}")"
-functions=(presence-handler presence-alerter presence-reconciler presence-widget)
+functions=(presence-handler presence-alerter presence-reconciler presence-widget presence-api)
 
 scripts/tools.sh install all
 export PATH="$(scripts/tools.sh path):$PATH"

@@ -93,6 +93,11 @@ if [[ -n "$timeline" ]]; then
     --status-table "$status_table" --events-table "$events_table" summary
 fi
 
+# The PresenceChanged events of every status change above: the status table's stream through
+# the function onto EventBridge (moto), a rule's queue reads them back (docs/events.md).
+xtask changes --endpoint "$endpoint" --messaging-endpoint "$messaging_endpoint" \
+  --status-table "$status_table" --events-table "$events_table"
+
 # Every path once more on these tables (after the alert timeline: the
 # probe's own clients must not show up in its alerts), with its consumed capacity, and the cost tables.
 xtask capacity --endpoint "$endpoint" --messaging-endpoint "$messaging_endpoint" \

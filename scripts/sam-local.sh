@@ -17,7 +17,9 @@
 # 6. the same events through `cargo lambda watch` into the reference tables; every answer and
 #    every status item must be equal (`cargo xtask sam-compare`), or the run fails;
 # 7. `sam local invoke AlerterFunction` once, on a scheduled event;
-# 8. stops everything it started (sam, containers, the network, the server, dockerd if it
+# 8. the HTTP API once through `sam local start-api` (127.0.0.1): a status, a page, a
+#    summary and an unknown client, each answer's status and content type checked;
+# 9. stops everything it started (sam, containers, the network, the server, dockerd if it
 #    started it), also on Ctrl-C or failure (KEEP_LOGS=1 keeps the logs).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -215,12 +217,45 @@ cat >"$work/scheduled.json" <<JSON
  "account": "123456789012", "time": "$(date -u +%Y-%m-%dT%H:%M:%SZ)", "region": "us-east-1",
  "resources": [], "detail": {}}
 JSON
+# A function that fails at init answers nothing: an empty answer is a failure too.
 if ! timeout 120 sam local invoke AlerterFunction -e "$work/scheduled.json" "${sam_args[@]}" \
-  >"$work/alerter.out" 2>"$work/alerter.log" || grep -q '"errorType"' "$work/alerter.out"; then
+  >"$work/alerter.out" 2>"$work/alerter.log" || grep -q '"errorType"' "$work/alerter.out" ||
+  [[ ! -s "$work/alerter.out" ]]; then
   tail -n 20 "$work/alerter.log" "$work/alerter.out" >&2
   fail "the alerter failed inside the container (log above, $work/alerter.log)"
 fi
 echo "alerter: $(tail -n 1 "$work/alerter.out")" >&2
+
+# 8. The HTTP API, once through sam local start-api -----------------------------------------------
+# SAM CLI runs ApiFunction behind a local HTTP API (payload format 2.0). It does not check IAM
+# or JWT authorization, so this is the function and its routing, not API Gateway's auth.
+phase "sam local start-api (ApiFunction)"
+api_port="$(free_port)"
+setsid sam local start-api --host 127.0.0.1 --port "$api_port" --warm-containers LAZY \
+  "${sam_args[@]}" >"$work/start-api.log" 2>&1 &
+cleanup_pids=("-$!" "${cleanup_pids[@]}")
+wait_for 120 "sam local start-api on 127.0.0.1:$api_port" port_open "$api_port"
+# A client with a status: its connect is among the samples that went through invoke above.
+known="$(python -c 'import json, sys; print(json.load(open(sys.argv[1]))["clientId"])' events/connected-certificate.json)"
+api_get() { # api_get PATH STATUS CONTENT-TYPE: one request (the first starts the container)
+  local out="$work/api-$((++api_calls)).json" got
+  got="$(curl -sS --max-time 90 -o "$out" -w '%{http_code} %{content_type}' \
+    "http://127.0.0.1:$api_port$1")" || {
+    tail -n 20 "$work/start-api.log" >&2
+    fail "GET $1 through sam local start-api failed (log above, $work/start-api.log)"
+  }
+  if [[ "$got" != "$2 $3"* ]]; then
+    tail -n 20 "$work/start-api.log" >&2
+    fail "GET $1: expected $2 $3, got $got: $(head -c 300 "$out")"
+  fi
+  echo "  GET $1: $got, $(wc -c <"$out") bytes" >&2
+}
+api_calls=0
+api_get "/clients/$known" 200 application/json
+api_get "/clients?state=connected&limit=2" 200 application/json
+api_get "/fleet/summary" 200 application/json
+api_get "/clients/never-seen-client" 404 application/problem+json
+api_get "/clients?state=sideways" 400 application/problem+json
 
 phase ""
 echo >&2

@@ -39,7 +39,9 @@ use thiserror::Error;
 use crate::rule::Window;
 use crate::thresholds::{PatternError, ThresholdPatterns};
 
+mod changes;
 mod storm;
+pub use changes::*;
 pub use storm::*;
 
 pub const STATUS_TABLE_VAR: &str = "STATUS_TABLE_NAME";
@@ -154,6 +156,8 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("environment variable {0} is not set (it names the SNS topic alerts go to)")]
     MissingTopic(&'static str),
+    #[error("environment variable {0} is not set (it names an SQS queue URL)")]
+    MissingQueue(&'static str),
     #[error(
         "environment variable {var}={} is invalid: expected {expected}",
         crate::errors::shown(.value)

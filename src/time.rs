@@ -103,6 +103,10 @@ pub enum TimeInputError {
     AheadNotAccepted,
     #[error("the time is out of range: times are from {TIME_RANGE}")]
     TimeOutOfRange,
+    #[error(
+        "neither an RFC 3339 time (2025-11-21T08:00:00Z) nor epoch milliseconds (1763712000000)"
+    )]
+    NotAnInstant,
 }
 
 /// A duration input: humantime's forms (`90s`, `15m`, `2h 30m`, `7d`, `1y`), at most
@@ -138,6 +142,28 @@ pub fn parse_time(text: &str, now: u64, ahead: bool) -> Result<u64, TimeInputErr
                 }
                 Err(_) => return Err(TimeInputError::NotATime { ahead }),
             },
+        }
+    };
+    if ms > MAX_TIME_MS {
+        return Err(TimeInputError::TimeOutOfRange);
+    }
+    Ok(ms)
+}
+
+/// An absolute time input, in epoch ms: an RFC 3339 time, or epoch milliseconds (digits
+/// only), at most [`MAX_TIME_MS`]. For inputs that must not depend on when they are read (the
+/// HTTP API's `since` and `until`): no duration ago. Never panics, whatever the text.
+pub fn parse_instant(text: &str) -> Result<u64, TimeInputError> {
+    let ms = if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        // More digits than a u64 holds is out of range too, not malformed.
+        text.parse::<u64>().unwrap_or(u64::MAX)
+    } else {
+        match humantime::parse_rfc3339_weak(text) {
+            Ok(t) => t.duration_since(UNIX_EPOCH).map_or(u64::MAX, millis),
+            Err(humantime::TimestampError::OutOfRange) => {
+                return Err(TimeInputError::TimeOutOfRange)
+            }
+            Err(_) => return Err(TimeInputError::NotAnInstant),
         }
     };
     if ms > MAX_TIME_MS {
@@ -249,5 +275,31 @@ mod tests {
         );
         let message = TimeInputError::TimeOutOfRange.to_string();
         assert!(message.contains("9999999999999"), "{message}");
+    }
+
+    #[test]
+    fn instants_are_rfc_3339_or_epoch_milliseconds_and_bounded() {
+        assert_eq!(parse_instant("2025-11-21T08:00:00Z"), Ok(1_763_712_000_000));
+        assert_eq!(parse_instant("1763712000000"), Ok(1_763_712_000_000));
+        assert_eq!(parse_instant("0"), Ok(0));
+        assert_eq!(parse_instant("9999999999999"), Ok(MAX_TIME_MS));
+        for late in [
+            "10000000000000",
+            "99999999999999999999999",
+            "2286-11-20T17:46:40Z",
+        ] {
+            assert_eq!(
+                parse_instant(late),
+                Err(TimeInputError::TimeOutOfRange),
+                "{late}"
+            );
+        }
+        for bad in ["", "1h", "-5", "+5m", "12.5", "yesterday", "2025-11-21"] {
+            assert_eq!(
+                parse_instant(bad),
+                Err(TimeInputError::NotAnInstant),
+                "{bad:?}"
+            );
+        }
     }
 }

@@ -558,10 +558,12 @@ async fn rebuild_restores_lost_status_items_and_is_idempotent() {
             .await
             .unwrap();
     }
-    // Both are the wall-clock time of the write.
+    // Both are the wall-clock time of the write; a restored item's change count is checked
+    // apart (the count was lost with the item).
     let without_clock = |mut item: local::Item| {
         item.remove(attr::UPDATED_AT);
         item.remove(attr::ALERT_DUE_AT);
+        item.remove(attr::CHANGE_SEQ);
         item
     };
 
@@ -572,6 +574,12 @@ async fn rebuild_restores_lost_status_items_and_is_idempotent() {
     assert_eq!(v["events"], 12);
     assert_eq!(v["connected"], false);
     let after = status_item(&client, &f.tables, "historian").await.unwrap();
+    // The restoration is one change, numbered after every applied row of the log.
+    let (seq_before, seq_after) = (
+        local::n(&before_one, attr::CHANGE_SEQ).unwrap(),
+        local::n(&after, attr::CHANGE_SEQ).unwrap(),
+    );
+    assert!(seq_after > seq_before, "{seq_before} -> {seq_after}");
     assert_eq!(without_clock(after), without_clock(before_one.clone()));
 
     let out = presence(&f.tables, &["rebuild", "--all"]);
@@ -592,6 +600,8 @@ async fn rebuild_restores_lost_status_items_and_is_idempotent() {
         stdout(&out)
     );
     let after = status_item(&client, &f.tables, "historian").await.unwrap();
+    // Nothing moved: no change counted, none for PresenceChanged to report.
+    assert_eq!(local::n(&after, attr::CHANGE_SEQ), Some(seq_after));
     assert_eq!(without_clock(after), without_clock(before_one));
 }
 

@@ -126,6 +126,21 @@ async fn a_lost_disconnect_is_repaired_logged_and_late_events_still_order() {
         "the alerter must see the outage"
     );
     assert_eq!(n(&item, attr::KEEP_ALIVE), Some(30));
+    // A repair is a status change: the second, after the connect, and PresenceChanged says it
+    // came from the broker (its stream record, read as the function reads it).
+    assert_eq!(n(&item, attr::CHANGE_SEQ), Some(2));
+    let records = common::stream::Stream::of(&f.tables.status)
+        .await
+        .records()
+        .await;
+    let batch = serde_json::from_value(json!({ "Records": records })).unwrap();
+    let changes = iot_presence::functions::changes::changes_of(&batch).unwrap();
+    let last = &changes.last().expect("the repair's change").1;
+    assert_eq!((last.event_id.as_str(), last.reconciled), ("dev-1#2", true));
+    assert_eq!(
+        last.disconnect_reason.as_deref(),
+        Some("MQTT_KEEP_ALIVE_TIMEOUT")
+    );
 
     // The repair's record: outcome reconciled, the broker's answer as payload.
     let rows = event_rows(&f.client, &f.tables, "dev-1").await;

@@ -287,7 +287,7 @@ async fn both_formats_are_redriven_and_bad_messages_stay_with_the_reason() {
     assert_eq!(out.status.code(), Some(4));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("4 messages: applied 0, stale 0, duplicate 0, recorded 0, invalid 0 (0 redelivered); deleted 0, left 4"),
+        stdout.contains("4 messages: applied 0, stale 0, duplicate 0, recorded 0, invalid 0 (0 redelivered), 0 PresenceChanged put again; deleted 0, left 4"),
         "{stdout}"
     );
     assert_eq!(local::event_rows(&client, &tables, "pump-1").await.len(), 2);

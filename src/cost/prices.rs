@@ -20,6 +20,7 @@ const LAMBDA: &str = "https://aws.amazon.com/lambda/pricing/";
 const CLOUDWATCH: &str = "https://aws.amazon.com/cloudwatch/pricing/";
 const SNS: &str = "https://aws.amazon.com/sns/pricing/";
 const IOT: &str = "https://aws.amazon.com/iot-core/pricing/";
+const API_GATEWAY: &str = "https://aws.amazon.com/api-gateway/pricing/";
 /// The date every price below is the published one of.
 pub const AS_OF: &str = "2024-11";
 
@@ -74,3 +75,7 @@ pub const ALL: [(&str, Price); 10] = [
     ("SNS publish", SNS_PUBLISH),
     ("IoT rules engine", IOT_RULE_AND_ACTION),
 ];
+
+/// An API Gateway HTTP API request (the first 300 million a month; $0.90 per million past
+/// them), counted per 512 KB of answer: the HTTP presence API's (docs/api.md).
+pub const HTTP_API_REQUEST: Price = price(1.00 / 1e6, "HTTP API request", API_GATEWAY);

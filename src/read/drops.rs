@@ -23,6 +23,18 @@ pub struct DropRow {
 }
 
 impl DropRow {
+    /// An index entry's place in a listing: its timestamp and client id.
+    pub(super) fn position(item: &Item) -> Option<(u64, &str)> {
+        let at = match item.get(attr::EVENT_TIMESTAMP) {
+            Some(AttributeValue::N(n)) => n.parse().ok()?,
+            _ => return None,
+        };
+        match item.get(attr::CLIENT_ID) {
+            Some(AttributeValue::S(id)) => Some((at, id.as_str())),
+            _ => None,
+        }
+    }
+
     /// The drop an index entry (or a status item) shows; `None` without a client id or a
     /// timestamp (no disconnected status lacks them).
     pub fn from_item(item: Item) -> Option<DropRow> {
@@ -146,6 +158,8 @@ impl Store {
             // Each shard's first `limit` past the cursor (ties at its time skipped in the shard).
             after: after.map(|p| (p.at, p.client_id.as_str().into())),
             limit: Some(limit),
+            // A cursor is exact only if a shard's page never ends inside a millisecond.
+            whole_ms: true,
             page_size: Some(i32::try_from(limit).unwrap_or(i32::MAX)),
             ..ShardQuery::new(presence)
         };

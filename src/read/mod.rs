@@ -8,8 +8,11 @@
 //! and merged.
 
 mod drops;
+mod history;
 mod listing;
+mod page;
 mod summary;
+pub mod view;
 
 use std::collections::HashSet;
 
@@ -20,12 +23,13 @@ use tokio::task::JoinSet;
 
 pub use drops::{DropRow, Position};
 pub use listing::{Listing, Order};
+pub use page::{PageQuery, StatusPage};
 pub use summary::{offline_alert, AlertPage, Alerted, Summary, OFFLINE_BUCKETS_MS};
 
 use crate::event::Presence;
 use crate::store::capacity::carried;
 use crate::store::expr::{n, s, Expr, ExprError};
-use crate::store::item::{EventRow, Item, ItemProblem, MalformedItem, Status};
+use crate::store::item::{Item, ItemProblem, MalformedItem, Status};
 use crate::store::schema::{attr, status_partition, STATUS_INDEX};
 use crate::store::{Store, StoreError};
 
@@ -91,8 +95,14 @@ struct ShardQuery {
     drops_only: bool,
     /// Only clients whose id begins with this (a filter: the read capacity is the same).
     id_prefix: Option<std::sync::Arc<str>>,
-    /// With `drops_only`: only rows past this place in (timestamp, client id) order.
+    /// Only rows past this place in the query's order: (timestamp, client id) ascending, or
+    /// with `newest_first` timestamp descending, then client id ascending.
     after: Option<(u64, std::sync::Arc<str>)>,
+    /// With `limit`: never stop inside a millisecond. The index orders a shard's entries by
+    /// timestamp only, and those of one millisecond in no order we know, so a shard cut there
+    /// may hold the wrong ones of them: a page keyed on (timestamp, client id) reads the rest
+    /// of the millisecond too, and the merge picks by client id among them all.
+    whole_ms: bool,
 }
 
 impl ShardQuery {
@@ -109,7 +119,44 @@ impl ShardQuery {
             drops_only: false,
             id_prefix: None,
             after: None,
+            whole_ms: false,
         }
+    }
+}
+
+impl ShardQuery {
+    /// Whether a row at `at` of `client_id` comes after [`ShardQuery::after`] in the
+    /// query's order (every row does without one). The key condition reads from the cursor's
+    /// timestamp on, inclusive: the rows of that millisecond already seen are dropped here.
+    /// Whether `rows` (this shard's so far, in the query's order) hold enough: `limit` of
+    /// them, and with `whole_ms` every row of the last one's millisecond (the rows read past
+    /// it are dropped).
+    fn has_enough<T>(&self, rows: &mut Vec<T>, at: impl Fn(&T) -> Option<u64>) -> bool {
+        let Some(limit) = self.limit.filter(|l| rows.len() >= *l && *l > 0) else {
+            return false;
+        };
+        if !self.whole_ms {
+            return true;
+        }
+        let last = at(&rows[limit - 1]);
+        match rows[limit..].iter().position(|r| at(r) != last) {
+            Some(past) => {
+                rows.truncate(limit + past);
+                true
+            }
+            // Every row past the limit is of the same millisecond: read on.
+            None => false,
+        }
+    }
+
+    fn is_past(&self, at: u64, client_id: &str) -> bool {
+        self.after.as_ref().is_none_or(|(after_at, after_id)| {
+            if self.newest_first {
+                at < *after_at || (at == *after_at && client_id > &**after_id)
+            } else {
+                (at, client_id) > (*after_at, &**after_id)
+            }
+        })
     }
 }
 
@@ -200,19 +247,20 @@ async fn query_shard(
         count += page.count() as u64;
         if q.drops_only {
             let rows = page.items.unwrap_or_default().into_iter();
-            let past = |d: &DropRow| {
-                q.after
-                    .as_ref()
-                    .is_none_or(|(at, id)| (d.at, d.client_id.as_str()) > (*at, &**id))
-            };
-            drops.extend(rows.filter_map(DropRow::from_item).filter(past));
-            if q.limit.is_some_and(|limit| drops.len() >= limit) {
+            drops.extend(
+                rows.filter_map(DropRow::from_item)
+                    .filter(|d| q.is_past(d.at, &d.client_id)),
+            );
+            if q.has_enough(&mut drops, |d| Some(d.at)) {
                 break;
             }
             continue;
         }
-        items.extend(page.items.unwrap_or_default());
-        if q.limit.is_some_and(|limit| items.len() >= limit) {
+        let rows = page.items.unwrap_or_default().into_iter();
+        items.extend(rows.filter(|item| {
+            q.after.is_none() || DropRow::position(item).is_some_and(|(at, id)| q.is_past(at, id))
+        }));
+        if q.has_enough(&mut items, |item| DropRow::position(item).map(|(at, _)| at)) {
             break;
         }
     }
@@ -341,100 +389,6 @@ impl Store {
             ..Listing::new(presence)
         })
         .await
-    }
-
-    /// One client's event log between two times (ms, `until` exclusive), oldest first.
-    pub async fn history(
-        &self,
-        client_id: &str,
-        since: Option<u64>,
-        until: Option<u64>,
-    ) -> Result<Vec<EventRow>, ReadError> {
-        self.query_history(client_id, since, until, None).await
-    }
-
-    /// The newest `limit` events of one client's event log between two times (ms, `until`
-    /// exclusive), newest first: one Query page of at most `limit` rows, read backwards
-    /// (`ScanIndexForward = false`), whatever the length of the log.
-    pub async fn recent_history(
-        &self,
-        client_id: &str,
-        since: Option<u64>,
-        until: Option<u64>,
-        limit: u32,
-    ) -> Result<Vec<EventRow>, ReadError> {
-        let limit = i32::try_from(limit.max(1)).unwrap_or(i32::MAX);
-        self.query_history(client_id, since, until, Some(limit))
-            .await
-    }
-
-    /// The event-log query of [`Store::history`] (every page, oldest first) and of
-    /// [`Store::recent_history`] (`newest`: one page of that many, newest first).
-    async fn query_history(
-        &self,
-        client_id: &str,
-        since: Option<u64>,
-        until: Option<u64>,
-        newest: Option<i32>,
-    ) -> Result<Vec<EventRow>, ReadError> {
-        let mut e = Expr::new();
-        let (c, id) = (e.name(attr::CLIENT_ID), e.value("c", s(client_id)));
-        let mut condition = format!("{c} = {id}");
-        // Event keys start with the 13-digit timestamp: a time range is a key range. A bare
-        // timestamp sorts before every key of that millisecond, so `until` is exclusive.
-        let key = |ms: u64| s(format!("{ms:013}"));
-        match (since, until) {
-            (None, None) => {}
-            (Some(from), None) => {
-                let (k, from) = (e.name(attr::EVENT_KEY), e.value("from", key(from)));
-                condition.push_str(&format!(" AND {k} >= {from}"));
-            }
-            (None, Some(to)) => {
-                let (k, to) = (e.name(attr::EVENT_KEY), e.value("to", key(to)));
-                condition.push_str(&format!(" AND {k} < {to}"));
-            }
-            (Some(from), Some(to)) => {
-                let k = e.name(attr::EVENT_KEY);
-                let (from, to) = (e.value("from", key(from)), e.value("to", key(to)));
-                // No key equals a bare timestamp, so the inclusive BETWEEN excludes `until`.
-                condition.push_str(&format!(" AND {k} BETWEEN {from} AND {to}"));
-            }
-        }
-        e.require(condition);
-        let built = e.build()?;
-        let request = self
-            .client
-            .query()
-            .table_name(&self.events_table)
-            .set_key_condition_expression(built.condition)
-            .set_expression_attribute_names(built.names)
-            .set_expression_attribute_values(built.values)
-            .consistent_read(true);
-        let items: Vec<Item> = match newest {
-            None => request
-                .into_paginator()
-                .items()
-                .send()
-                .collect::<Result<_, _>>()
-                .await
-                .map_err(dynamo_error("Query", &self.events_table))?,
-            Some(limit) => request
-                .scan_index_forward(false)
-                .limit(limit)
-                .send()
-                .await
-                .map_err(dynamo_error("Query", &self.events_table))?
-                .items
-                .unwrap_or_default(),
-        };
-        let mut entries = Vec::with_capacity(items.len());
-        for item in items {
-            let entry = EventRow::from_item(item).map_err(|err| {
-                MalformedItem::new(&self.events_table, client_id, ItemProblem::from(err))
-            })?;
-            entries.push(entry);
-        }
-        Ok(entries)
     }
 
     /// Every client id in the event log. This is a (parallel) Scan of the event table: only

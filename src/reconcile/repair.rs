@@ -24,6 +24,7 @@ use crate::rule::Outcome;
 use crate::store::expr::{n, s, Expr, ExprError};
 use crate::store::item::EventRow;
 use crate::store::schema::{alert_shard, attr, status_shard, REASON_NONE, REASON_UNKNOWN};
+use crate::store::status::count_change;
 use crate::store::Store;
 
 #[derive(Debug, Error)]
@@ -149,6 +150,7 @@ impl Store {
         );
         e.set(attr::ALERT_DUE_AT, n(now));
         e.set(attr::RECONCILED_AT, n(now));
+        count_change(&mut e);
         set_facts(&mut e, answer);
         if self.status_retention_days > 0 {
             let days = u64::from(self.status_retention_days);

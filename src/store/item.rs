@@ -86,6 +86,8 @@ pub struct Status {
     pub status_shard: Option<String>,
     /// Set when `presence reconcile` repaired the status from the broker's answer (ms).
     pub reconciled_at: Option<u64>,
+    /// Status changes applied so far (see [`attr::CHANGE_SEQ`]).
+    pub change_seq: Option<u64>,
     // The broker's session settings, as reconcile last read them (see [`Status::broker`]).
     pub clean_session: Option<bool>,
     pub session_expiry: Option<u64>,

@@ -1,4 +1,5 @@
-//! Narrowed reads: a DynamoDB client that reads only named attributes, for the fleet widget.
+//! Narrowed reads: a DynamoDB client that reads only named attributes, for the fleet widget
+//! and the HTTP API (`functions::api`, whose role has the same conditions), which show neither.
 //!
 //! The widget renders the fleet from the status table and a client's timeline from the event
 //! log. It never shows how a device connects (`principalIdentifier`, `ipAddress`) nor the raw

@@ -35,6 +35,11 @@ pub mod attr {
     /// When `presence reconcile` set the status from the broker's answer (ms); removed by the
     /// next event that applies.
     pub const RECONCILED_AT: &str = "reconciledAt";
+    /// How many status changes were applied to the client: one more with each applied
+    /// lifecycle event and each repair, never with a bookkeeping write (alerts, settings, a
+    /// shard migration). The PresenceChanged stream numbers its events with it
+    /// (`crate::changes`). Not cleared by `rebuild --reset`: a sequence only grows.
+    pub const CHANGE_SEQ: &str = "changeSeq";
     // The broker's session settings, as `GetConnection` last gave them (kept by reconcile).
     pub const CLEAN_SESSION: &str = "cleanSession";
     /// Seconds.

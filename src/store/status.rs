@@ -64,6 +64,18 @@ pub fn status_condition(e: &mut Expr, event: &Observed<'_>, window: Window) -> S
     condition
 }
 
+/// One more applied status change ([`attr::CHANGE_SEQ`]): part of every write that moves the
+/// status, so the stream of the table numbers the changes without a read.
+pub fn count_change(e: &mut Expr) {
+    let seq = e.name(attr::CHANGE_SEQ);
+    let zero = e.value("seqZero", n(0));
+    let one = e.value("seqOne", n(1));
+    e.set_to(
+        attr::CHANGE_SEQ,
+        &format!("if_not_exists({seq}, {zero}) + {one}"),
+    );
+}
+
 /// A complete conditional `UpdateItem` of a status item, before it is sent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatusUpdate {
@@ -83,6 +95,38 @@ pub fn status_update(
     now_ms: u64,
     status_retention_days: u32,
     status_shards: u32,
+) -> Result<Option<StatusUpdate>, ExprError> {
+    let count = Count::Change;
+    status_update_with(
+        event,
+        event_key,
+        window,
+        now_ms,
+        status_retention_days,
+        status_shards,
+        count,
+    )
+}
+
+/// Whether a status write counts as a change ([`attr::CHANGE_SEQ`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Count {
+    /// Every write of the function and of a repair.
+    Change,
+    /// `rebuild`'s replay of the log: only its end result is a change, if it differs from the
+    /// status before (`Store::rebuild` counts it once).
+    Replay,
+}
+
+/// [`status_update`], counted or not.
+pub fn status_update_with(
+    event: &LifecycleEvent,
+    event_key: &str,
+    window: Window,
+    now_ms: u64,
+    status_retention_days: u32,
+    status_shards: u32,
+    count: Count,
 ) -> Result<Option<StatusUpdate>, ExprError> {
     // Received now: a timestamp ahead of the clock counts as now (see `observed_at`).
     let Some(observed) = event.observed_at(now_ms) else {
@@ -130,6 +174,9 @@ pub fn status_update(
     }
     // A lifecycle event replaces a repair (see `crate::reconcile`).
     e.remove(attr::RECONCILED_AT);
+    if count == Count::Change {
+        count_change(&mut e);
+    }
     if status_retention_days > 0 {
         let expires_at = now_ms / 1000 + u64::from(status_retention_days) * 86_400;
         e.set(attr::EXPIRES_AT, n(expires_at));
@@ -264,15 +311,28 @@ impl Store {
         event_key: &str,
         now_ms: u64,
     ) -> Result<(Outcome, Option<Rule>), StoreError> {
+        self.apply_status_with(event, event_key, now_ms, Count::Change)
+            .await
+    }
+
+    /// [`Store::apply_status`], counted as a change or not ([`Count`]).
+    pub async fn apply_status_with(
+        &self,
+        event: &LifecycleEvent,
+        event_key: &str,
+        now_ms: u64,
+        count: Count,
+    ) -> Result<(Outcome, Option<Rule>), StoreError> {
         // The table's count (cached): during a migration, the new one.
         let shards = self.shard_layout().await?.status_shards;
-        let update = status_update(
+        let update = status_update_with(
             event,
             event_key,
             self.window,
             now_ms,
             self.status_retention_days,
             shards,
+            count,
         )?;
         match (event.observed_at(now_ms), update) {
             (Some(observed), Some(update)) => {

@@ -3,7 +3,8 @@
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
 
@@ -65,6 +66,14 @@ pub async fn create_table(client: &Client, name: &str, table: &Table) -> Result<
     }
     if let Some(mode) = &table.billing_mode {
         request = request.billing_mode(BillingMode::from(mode.as_str()));
+    }
+    if let Some(view) = &table.stream_view_type {
+        request = request.stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::from(view.as_str()))
+                .build()?,
+        );
     }
     request.send().await.map_err(|e| {
         format!(

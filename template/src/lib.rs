@@ -12,6 +12,8 @@ pub use serde_norway::Value;
 
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
+#[cfg(feature = "streams")]
+pub mod stream;
 mod table;
 
 pub use table::{AttributeDefinition, Index, Key, KeyType, Projection, Table, TimeToLive};
@@ -36,7 +38,7 @@ fn shape(message: impl Into<String>) -> Error {
 
 /// CloudFormation's short-form tags (without the `!`). A tag outside this list is refused at
 /// parse time, so a typo such as `!GetAt` is an error here rather than a surprise at deploy.
-pub const TAGS: [&str; 17] = [
+pub const TAGS: [&str; 18] = [
     "Ref",
     "Sub",
     "GetAtt",
@@ -54,6 +56,8 @@ pub const TAGS: [&str; 17] = [
     "Cidr",
     "GetAZs",
     "ImportValue",
+    // Rules' assertions (Fn::Contains).
+    "Contains",
 ];
 
 /// The tag of a short-form intrinsic without its `!` (`Ref`, `Sub`, ...), and its argument.

@@ -77,6 +77,8 @@ pub struct Table {
     pub time_to_live: Option<TimeToLive>,
     /// `PAY_PER_REQUEST` or `PROVISIONED` (absent: CloudFormation's default, provisioned).
     pub billing_mode: Option<String>,
+    /// The stream's view type (`NEW_AND_OLD_IMAGES`, ...), when the table has a stream.
+    pub stream_view_type: Option<String>,
 }
 
 fn text<'a>(v: &'a Value, what: &str) -> Result<&'a str, Error> {
@@ -179,6 +181,16 @@ impl Table {
             None => None,
             Some(v) => Some(text(v, &at("BillingMode"))?.to_owned()),
         };
+        let stream_view_type = match p.get("StreamSpecification") {
+            None => None,
+            Some(spec) => Some(
+                text(
+                    &spec["StreamViewType"],
+                    &at("StreamSpecification.StreamViewType"),
+                )?
+                .to_owned(),
+            ),
+        };
         Ok(Table {
             logical_id: logical_id.to_owned(),
             key_schema,
@@ -186,6 +198,7 @@ impl Table {
             global_indexes,
             time_to_live,
             billing_mode,
+            stream_view_type,
         })
     }
 

@@ -6,23 +6,13 @@
 //! its own deserializer: the XML is the shape the SDK reads (`DescribeStacksResponse/
 //! DescribeStacksResult/Stacks/member/Outputs/member/{OutputKey,OutputValue}`; an unknown stack
 //! is 400 with an `ErrorResponse`, code `ValidationError`, as AWS answers).
-//!
-//! Plain std networking, every loop bounded: at most [`MAX_CONNECTIONS`] connections, each at
-//! most [`MAX_REQUESTS`] requests, headers and bodies at most [`MAX_BYTES`], and a read timeout.
+//! Served by [`super::standin::Server`].
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::Duration;
 
-const MAX_CONNECTIONS: u32 = 1_000;
-const MAX_REQUESTS: u32 = 1_000;
-const MAX_BYTES: usize = 64 * 1024;
-const MAX_HEADERS: usize = 100;
-const READ_TIMEOUT: Duration = Duration::from_secs(10);
+use super::standin::{Answer, Server};
 
 /// A stack: its name, status and outputs (key → value).
 #[derive(Debug, Clone)]
@@ -49,53 +39,33 @@ pub struct StandIn {
     /// `http://127.0.0.1:PORT`: the value for `AWS_ENDPOINT_URL_CLOUDFORMATION`.
     pub url: String,
     calls: Arc<AtomicU32>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Drop for StandIn {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the accept loop; it sees the flag and returns.
-        let _ = TcpStream::connect(self.url.trim_start_matches("http://"));
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
+    _server: Server,
 }
 
 impl StandIn {
     pub fn start(stacks: impl IntoIterator<Item = Stack>) -> StandIn {
-        let stacks: Arc<BTreeMap<String, Stack>> = Arc::new(
-            stacks
-                .into_iter()
-                .map(|stack| (stack.name.clone(), stack))
-                .collect(),
-        );
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let stacks: BTreeMap<String, Stack> = stacks
+            .into_iter()
+            .map(|stack| (stack.name.clone(), stack))
+            .collect();
         let calls = Arc::new(AtomicU32::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (counted, stopping) = (calls.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            for _ in 0..MAX_CONNECTIONS {
-                let Ok((socket, _)) = listener.accept() else {
-                    return;
-                };
-                if stopping.load(Ordering::SeqCst) {
-                    return;
-                }
-                let (stacks, counted) = (stacks.clone(), counted.clone());
-                // Detached: each connection ends at its client's close, its read timeout or
-                // MAX_REQUESTS, and the process's end.
-                std::thread::spawn(move || serve(socket, &stacks, &counted));
+        let counted = calls.clone();
+        let server = Server::start(move |request| {
+            let (status, body) = if request.is_post() {
+                answer(&String::from_utf8_lossy(&request.body), &stacks, &counted)
+            } else {
+                (405, error_xml("MethodNotAllowed", "POST only"))
+            };
+            Answer {
+                status,
+                content_type: "text/xml",
+                body,
             }
         });
         StandIn {
-            url,
+            url: server.url.clone(),
             calls,
-            stop,
-            thread: Some(thread),
+            _server: server,
         }
     }
 
@@ -185,66 +155,5 @@ fn answer(body: &str, stacks: &BTreeMap<String, Stack>, calls: &AtomicU32) -> (u
                 &format!("Stack with id {name} does not exist"),
             ),
         ),
-    }
-}
-
-fn serve(socket: TcpStream, stacks: &BTreeMap<String, Stack>, calls: &AtomicU32) {
-    if socket.set_read_timeout(Some(READ_TIMEOUT)).is_err() {
-        return;
-    }
-    let Ok(mut write) = socket.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::new(socket.take(u64::MAX));
-    // Keep-alive: one request after another on the connection, until it closes.
-    for _ in 0..MAX_REQUESTS {
-        // Each request may read at most MAX_BYTES of headers and MAX_BYTES of body.
-        reader.get_mut().set_limit(MAX_BYTES as u64);
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
-            return;
-        }
-        let mut content_length = 0usize;
-        let mut ended = false;
-        for _ in 0..MAX_HEADERS {
-            let mut header = String::new();
-            if reader.read_line(&mut header).unwrap_or(0) == 0 {
-                return;
-            }
-            let header = header.trim_end();
-            if header.is_empty() {
-                ended = true;
-                break;
-            }
-            if let Some((name, value)) = header.split_once(':') {
-                if name.eq_ignore_ascii_case("content-length") {
-                    content_length = value.trim().parse().unwrap_or(usize::MAX);
-                }
-            }
-        }
-        if !ended || content_length > MAX_BYTES {
-            let _ = write
-                .write_all(b"HTTP/1.1 413 X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-            return;
-        }
-        reader.get_mut().set_limit(content_length as u64);
-        let mut body = vec![0; content_length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let post = request_line.starts_with("POST ");
-        let (status, body) = if post {
-            answer(&String::from_utf8_lossy(&body), stacks, calls)
-        } else {
-            (405, error_xml("MethodNotAllowed", "POST only"))
-        };
-        let response = format!(
-            "HTTP/1.1 {status} X\r\ncontent-type: text/xml\r\ncontent-length: {}\r\n\
-             x-amzn-requestid: {REQUEST_ID}\r\n\r\n{body}",
-            body.len()
-        );
-        if write.write_all(response.as_bytes()).is_err() {
-            return;
-        }
     }
 }

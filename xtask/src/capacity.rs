@@ -17,7 +17,7 @@ use iot_presence::telemetry::emf::Emf;
 use iot_presence::telemetry::{self, name};
 use iot_presence::time::now_ms;
 
-use crate::{events, local, Result};
+use crate::{local, Result};
 
 #[derive(clap::Args)]
 /// Measure every path's consumed capacity on the local tables and print the cost tables
@@ -34,15 +34,7 @@ pub struct Args {
 
 /// Mean DynamoDB size of a table's items (a Scan: local tables only, and small).
 async fn mean_item_size(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<f64> {
-    let items: Vec<events::Item> = client
-        .scan()
-        .table_name(table)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<std::result::Result<_, _>>()
-        .await
-        .map_err(|e| local::sdk_error("Scan", e))?;
+    let items = local::scan(client, table, None).await?;
     if items.is_empty() {
         return Err(format!("capacity: table {table} is empty").into());
     }

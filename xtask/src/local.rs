@@ -153,3 +153,25 @@ pub async fn output(
         stderr: joined(stderr),
     })
 }
+
+/// Every item of a local table, or only the attribute `only` of each (a Scan: local tables
+/// only, and small).
+pub async fn scan(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    only: Option<&str>,
+) -> Result<Vec<crate::events::Item>> {
+    let mut request = client.scan().table_name(table);
+    if let Some(attribute) = only {
+        request = request
+            .projection_expression("#a")
+            .expression_attribute_names("#a", attribute);
+    }
+    Ok(request
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<std::result::Result<_, _>>()
+        .await
+        .map_err(|e| sdk_error("Scan", e))?)
+}

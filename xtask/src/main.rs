@@ -5,6 +5,7 @@
 mod alerts_demo;
 mod bench;
 mod capacity;
+mod changes;
 mod events;
 mod http;
 mod local;
@@ -34,6 +35,7 @@ struct Cli {
 enum Command {
     Tables(tables::Args),
     Capacity(capacity::Args),
+    Changes(changes::Args),
     Replay(replay::Args),
     AlertsDemo(alerts_demo::Args),
     Bench(bench::Args),
@@ -50,6 +52,7 @@ async fn main() {
     let result = match cli.command {
         Command::Tables(a) => tables::run(a).await,
         Command::Capacity(a) => capacity::run(a).await,
+        Command::Changes(a) => changes::run(a).await,
         Command::Replay(a) => replay::run(a).await,
         Command::AlertsDemo(a) => alerts_demo::run(a).await,
         Command::Bench(a) => bench::run(a).await,

@@ -84,11 +84,9 @@ impl Failure {
 /// What every command says of a client with nothing recorded.
 pub const NOTHING_RECORDED: &str = "nothing recorded (no status item, no events)";
 
-/// Nothing is recorded for the client: no status item and no event row. A status item alone
-/// (its events expired) or events alone (only `connect_failed`) make a client known.
+/// Nothing is recorded for the client (`Store::is_unknown`, as the HTTP API's 404 asks).
 pub async fn is_unknown(store: &Store, client_id: &str) -> Result<bool, Failure> {
-    Ok(store.status(client_id).await?.is_none()
-        && store.history(client_id, None, None).await?.is_empty())
+    Ok(store.is_unknown(client_id).await?)
 }
 
 impl From<StoreError> for Failure {
@@ -344,7 +342,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 QueueArg::Stack { .. } => queue_url.unwrap_or_default(),
             };
             let sqs = aws_sdk_sqs::Client::new(&sdk);
-            redrive::run(&store, &sqs, &queue, args, format).await
+            let events = aws_sdk_eventbridge::Client::new(&sdk);
+            redrive::run(&store, &sqs, &events, &queue, args, format).await
         }
         Command::Reconcile(args) => reconcile::run(&store, args, timeouts, format).await,
         Command::Cost(_) => unreachable!("answered before any AWS configuration"),
@@ -373,12 +372,13 @@ fn check_endpoints(flag: Option<&str>) -> Result<(), Failure> {
 }
 
 /// The endpoint variables the SDK reads for the services the CLI calls.
-const ENDPOINT_VARS: [&str; 5] = [
+const ENDPOINT_VARS: [&str; 6] = [
     "AWS_ENDPOINT_URL",
     "AWS_ENDPOINT_URL_DYNAMODB",
     "AWS_ENDPOINT_URL_SQS",
     "AWS_ENDPOINT_URL_SNS",
     "AWS_ENDPOINT_URL_CLOUDFORMATION",
+    "AWS_ENDPOINT_URL_EVENTBRIDGE",
 ];
 
 fn aws_failure(err: &dyn std::error::Error) -> ExitCode {

@@ -19,6 +19,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use iot_presence::errors::{error_chain, shown};
 use iot_presence::event::LifecycleEvent;
+use iot_presence::functions::changes;
 use iot_presence::functions::ingest::{self, HandlerError};
 use iot_presence::redrive::parse_message;
 use iot_presence::rule::Outcome;
@@ -33,8 +34,8 @@ use crate::{Failure, Format};
 
 #[derive(Args)]
 pub struct RedriveArgs {
-    /// The queue: `failed` or `rule-errors` (the --stack's outputs FailedEventsQueueUrl and
-    /// RuleErrorsQueueUrl), or a queue URL
+    /// The queue: `failed`, `rule-errors` or `changes-failed` (the --stack's outputs
+    /// FailedEventsQueueUrl, RuleErrorsQueueUrl and ChangesFailedQueueUrl), or a queue URL
     #[arg(long, value_parser = parse_queue)]
     pub(crate) queue: QueueArg,
     /// Read and check every message; write nothing and delete nothing (the messages are made
@@ -63,9 +64,10 @@ pub enum QueueArg {
 
 /// The stack's failure queues by the names `--queue` takes: the function's on-failure
 /// destination and the IoT rule's error action.
-pub const QUEUE_NAMES: [(&str, &str); 2] = [
+pub const QUEUE_NAMES: [(&str, &str); 3] = [
     ("failed", stack::FAILED_EVENTS_QUEUE_OUTPUT),
     ("rule-errors", stack::RULE_ERRORS_QUEUE_OUTPUT),
+    ("changes-failed", stack::CHANGES_FAILED_QUEUE_OUTPUT),
 ];
 
 fn parse_queue(text: &str) -> Result<QueueArg, String> {
@@ -80,8 +82,8 @@ fn parse_queue(text: &str) -> Result<QueueArg, String> {
             Ok(QueueArg::Url(text.to_owned()))
         }
         _ => Err(format!(
-            "{} is neither `failed` nor `rule-errors` (the --stack's failure queues) nor a queue \
-             URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)",
+            "{} is neither `failed`, `rule-errors` nor `changes-failed` (the --stack's failure \
+             queues) nor a queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)",
             shown(text)
         )),
     }
@@ -101,6 +103,8 @@ pub struct Counts {
     pub invalid: u64,
     /// Events whose row was there already (another run, or the function's own last attempt).
     pub redelivered: u64,
+    /// PresenceChanged events put on EventBridge again (from the changes-failed queue).
+    pub published: u64,
     /// `--dry-run`: messages that would be redriven.
     pub would_redrive: u64,
     pub deleted: u64,
@@ -116,6 +120,7 @@ pub struct Left {
 
 enum Fate {
     Recorded(ingest::Response),
+    Published,
     WouldRedrive,
     Left(String),
 }
@@ -127,6 +132,7 @@ const BATCH: u64 = 10;
 pub async fn run(
     store: &Store,
     sqs: &aws_sdk_sqs::Client,
+    events: &aws_sdk_eventbridge::Client,
     queue: &str,
     args: RedriveArgs,
     format: Format,
@@ -183,10 +189,11 @@ pub async fn run(
         }
         let mut tasks = JoinSet::new();
         for message in fresh {
-            let store = store.clone();
+            let (store, events) = (store.clone(), events.clone());
             let dry_run = args.dry_run;
             tasks.spawn(async move {
-                let fate = redrive_one(&store, message.body().unwrap_or_default(), dry_run).await;
+                let body = message.body().unwrap_or_default();
+                let fate = redrive_one(&store, &events, body, dry_run).await;
                 (message, fate)
             });
         }
@@ -201,6 +208,10 @@ pub async fn run(
             match fate {
                 Fate::Recorded(response) => {
                     count(&mut counts, &response);
+                    recorded.push((id, receipt));
+                }
+                Fate::Published => {
+                    counts.published += 1;
                     recorded.push((id, receipt));
                 }
                 Fate::WouldRedrive => {
@@ -244,7 +255,26 @@ pub async fn run(
     }
 }
 
-async fn redrive_one(store: &Store, body: &str, dry_run: bool) -> Fate {
+async fn redrive_one(
+    store: &Store,
+    events: &aws_sdk_eventbridge::Client,
+    body: &str,
+    dry_run: bool,
+) -> Fate {
+    // The changes-failed queue: a PresenceChanged event, put again as it was (same event id),
+    // or the place of a stream batch Lambda gave up on, which only the stream holds.
+    if let Ok(change) = serde_json::from_str::<changes::FailedChange>(body) {
+        if dry_run {
+            return Fate::WouldRedrive;
+        }
+        return match changes::put_again(events, &change).await {
+            Ok(()) => Fate::Published,
+            Err(reason) => Fate::Left(format!("{}: {reason}", change.detail.event_id)),
+        };
+    }
+    if let Some(reason) = changes::stream_batch_info(body) {
+        return Fate::Left(reason);
+    }
     let failed = match parse_message(body) {
         Ok(failed) => failed,
         Err(err) => return Fate::Left(error_chain(&err)),
@@ -373,7 +403,7 @@ fn print(queue: &str, c: &Counts, dry_run: bool, format: Format) {
     } else {
         println!(
             "redrive of {}: {} messages: applied {}, stale {}, duplicate {}, recorded {}, \
-             invalid {} ({} redelivered); deleted {}, left {}",
+             invalid {} ({} redelivered), {} PresenceChanged put again; deleted {}, left {}",
             safe(queue),
             c.messages,
             c.applied,
@@ -382,6 +412,7 @@ fn print(queue: &str, c: &Counts, dry_run: bool, format: Format) {
             c.recorded,
             c.invalid,
             c.redelivered,
+            c.published,
             c.deleted,
             c.left.len()
         );

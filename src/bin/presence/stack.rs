@@ -21,6 +21,7 @@ pub const EVENTS_TABLE_OUTPUT: &str = "EventsTableName";
 pub const ALERT_TOPIC_OUTPUT: &str = "AlertTopicArn";
 pub const FAILED_EVENTS_QUEUE_OUTPUT: &str = "FailedEventsQueueUrl";
 pub const RULE_ERRORS_QUEUE_OUTPUT: &str = "RuleErrorsQueueUrl";
+pub const CHANGES_FAILED_QUEUE_OUTPUT: &str = "ChangesFailedQueueUrl";
 
 /// A stack name (at most 128 characters) or a stack id (its ARN, well under this).
 const MAX_STACK_LEN: usize = 512;
