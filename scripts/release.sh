@@ -19,7 +19,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$root"
 dist="$(realpath -m "${1:-dist}")"
-functions=(presence-handler presence-alerter presence-reconciler presence-widget presence-api)
+functions=(presence-handler presence-alerter presence-reconciler presence-widget presence-api presence-changes)
 
 scripts/tools.sh install all
 export PATH="$(scripts/tools.sh path):$PATH"
@@ -35,6 +35,11 @@ for f in "${functions[@]}"; do
   cp "target/lambda/$f/bootstrap.zip" "$dist/$f.zip"
 done
 xtask release-template --output "$dist/template.yaml"
+# Every zip the written template names was built: a function added to the template but not to
+# the list above fails here, not at deploy.
+for zip in $(sed -n 's/^ *CodeUri: \(.*\.zip\)$/\1/p' "$dist/template.yaml"); do
+  [[ -f "$dist/$zip" ]] || { echo "release: the template names $zip, which was not built (add it to functions=)" >&2; exit 1; }
+done
 cp LICENSE README.md CHANGELOG.md "$dist/"
 sam validate --lint --template-file "$dist/template.yaml"
 cfn-lint "$dist/template.yaml"
