@@ -77,7 +77,7 @@ pub async fn run(
     if !args.all {
         let mut known = Vec::with_capacity(reports.len());
         for r in reports {
-            if r.unknown_ms == until - args.since && crate::is_unknown(store, &r.client_id).await? {
+            if r.unknown_ms == until - args.since && store.is_unknown(&r.client_id).await? {
                 unknown.push(r.client_id);
             } else {
                 known.push(r);

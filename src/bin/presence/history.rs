@@ -22,7 +22,7 @@ pub async fn run(
         crate::args::check_window(since, until)?;
     }
     let entries = store.history(client_id, since, until).await?;
-    if entries.is_empty() && crate::is_unknown(store, client_id).await? {
+    if entries.is_empty() && store.is_unknown(client_id).await? {
         return Err(Failure::unknown(client_id, crate::NOTHING_RECORDED));
     }
     print_history(&entries, format);

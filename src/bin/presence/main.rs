@@ -84,11 +84,6 @@ impl Failure {
 /// What every command says of a client with nothing recorded.
 pub const NOTHING_RECORDED: &str = "nothing recorded (no status item, no events)";
 
-/// Nothing is recorded for the client (`Store::is_unknown`, as the HTTP API's 404 asks).
-pub async fn is_unknown(store: &Store, client_id: &str) -> Result<bool, Failure> {
-    Ok(store.is_unknown(client_id).await?)
-}
-
 impl From<StoreError> for Failure {
     fn from(err: StoreError) -> Self {
         Failure::Write(err)
