@@ -112,7 +112,7 @@ fn a_shuffled_duplicated_fleet_yields_one_event_per_applied_change_in_order() {
     runner
         .run(&fleet_deliveries(5, 10), |(histories, shuffled)| {
             rt.block_on(async {
-                let tables = local::create_tables().await;
+                let tables = local::create_tables_with_stream().await;
                 record(&tables, &shuffled).await;
                 let clients: Vec<String> =
                     histories.iter().map(|h| h[0].client_id.clone()).collect();
@@ -162,7 +162,7 @@ fn a_shuffled_duplicated_fleet_yields_one_event_per_applied_change_in_order() {
 
 /// Two clients' lives: a connect, a drop, a return 15 minutes later, and a quick blip.
 async fn two_clients() -> Tables {
-    let tables = local::create_tables().await;
+    let tables = local::create_tables_with_stream().await;
     let store = local::store(&local::client(), &tables, Window::DEFAULT);
     let t0 = 1_765_000_000_000u64;
     let min = 60_000;

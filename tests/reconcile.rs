@@ -41,8 +41,16 @@ struct Fixture {
 
 impl Fixture {
     async fn new() -> Fixture {
+        Fixture::of(local::create_tables().await).await
+    }
+
+    /// With the status table's stream on, for the tests that read it.
+    async fn with_stream() -> Fixture {
+        Fixture::of(local::create_tables_with_stream().await).await
+    }
+
+    async fn of(tables: Tables) -> Fixture {
         let client = local::client();
-        let tables = local::create_tables().await;
         let store = local::store(&client, &tables, W);
         Fixture {
             client,
@@ -91,7 +99,7 @@ impl Fixture {
 
 #[tokio::test]
 async fn a_lost_disconnect_is_repaired_logged_and_late_events_still_order() {
-    let f = Fixture::new().await;
+    let f = Fixture::with_stream().await;
     assert_eq!(
         f.record(&event("dev-1", "connected", "s1", 4, NOW - 3 * HOUR))
             .await,

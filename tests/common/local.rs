@@ -24,6 +24,7 @@ use iot_presence::config::Config;
 use iot_presence::rule::Window;
 use iot_presence::store::schema::attr;
 use iot_presence::store::Store;
+use presence_template::dynamodb::Streams;
 
 pub use iot_presence::store::Item;
 
@@ -169,8 +170,19 @@ fn python() -> std::path::PathBuf {
 }
 
 /// Creates a fresh pair of tables from template.yaml's definitions (presence-template: the
-/// template is the one source of truth for keys, indexes and TTL).
+/// template is the one source of truth for keys, indexes and TTL), the status table without its
+/// stream: dynoxide slows down with every stream record it holds (`Streams::Off` says why).
 pub async fn create_tables() -> Tables {
+    create_tables_streaming(Streams::Off).await
+}
+
+/// As [`create_tables`], with the status table's stream on, as deployed: for the tests that read
+/// the stream.
+pub async fn create_tables_with_stream() -> Tables {
+    create_tables_streaming(Streams::AsTemplate).await
+}
+
+async fn create_tables_streaming(streams: Streams) -> Tables {
     let suffix = unique_suffix();
     let tables = Tables {
         status: format!("presence-status-{suffix}"),
@@ -181,6 +193,7 @@ pub async fn create_tables() -> Tables {
         &presence_template::Template::repository(),
         &tables.status,
         &tables.events,
+        streams,
     )
     .await
     .unwrap_or_else(|e| panic!("create the tables from template.yaml: {e}"));

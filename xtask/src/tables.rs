@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use presence_template::dynamodb::Streams;
 use presence_template::Template;
 
 use crate::{local, Result};
@@ -26,5 +27,12 @@ pub struct Args {
 pub async fn run(a: Args) -> Result {
     let template = Template::load(&a.template)?;
     let client = local::dynamodb(&a.endpoint)?;
-    presence_template::dynamodb::create_tables(&client, &template, &a.status, &a.events).await
+    presence_template::dynamodb::create_tables(
+        &client,
+        &template,
+        &a.status,
+        &a.events,
+        Streams::AsTemplate,
+    )
+    .await
 }
