@@ -108,12 +108,9 @@ pub async fn create_table(client: &Client, name: &str, table: &Table) -> Result<
 pub enum Streams {
     /// As template.yaml: the status table's stream on (the replay, and the tests that read it).
     AsTemplate,
-    /// No stream. dynoxide 3.2.0 finds each stream record's sequence number with
-    /// `SELECT MAX(sequence_number) FROM _stream_records WHERE table_name = ?`, a scan of every
-    /// stream record on the server (that table has no index), so each write to a streamed
-    /// table costs more than the last: seeding 20,000 status items took 507 s with the stream
-    /// against 5 s without (docs/development.md, "Local servers"). Tests that never read the
-    /// stream leave it off; streams change no write's result or consumed capacity.
+    /// No stream: for tests that never read it. A stream changes no write's result or consumed
+    /// capacity, but dynoxide's streamed writes slow down with every stream record it holds
+    /// (docs/development.md, "Local servers", says why and by how much).
     Off,
 }
 
