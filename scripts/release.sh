@@ -4,6 +4,9 @@
 #
 #   scripts/release.sh [DIR]      # default dist/
 #
+# RELEASE_PROFILE (default release) picks the cargo profile: CI sets release-check, which
+# checks the same path (arm64 cross-compile, zips, template) without fat LTO (Cargo.toml).
+#
 # DIR gets the four arm64 bootstraps, zipped (`cargo lambda build --release --arm64
 # --output-format zip`), template.yaml rewritten to deploy them as they are (each function's
 # CodeUri its zip, no build metadata, Architecture arm64 only: `cargo xtask release-template`),
@@ -21,7 +24,7 @@ cd "$root"
 dist="$(realpath -m "${1:-dist}")"
 functions=(presence-handler presence-alerter presence-reconciler presence-widget presence-api presence-changes)
 
-scripts/tools.sh install all
+scripts/tools.sh install base
 export PATH="$(scripts/tools.sh path):$PATH"
 export AWS_REGION="${AWS_REGION:-us-east-1}"
 
@@ -29,8 +32,9 @@ rm -rf "$dist"
 mkdir -p "$dist"
 bins=()
 for f in "${functions[@]}"; do bins+=(--bin "$f"); done
-echo "building the arm64 bootstraps (release profile) ..." >&2
-cargo lambda build --release --arm64 --locked --output-format zip "${bins[@]}"
+profile="${RELEASE_PROFILE:-release}"
+echo "building the arm64 bootstraps (profile $profile) ..." >&2
+cargo lambda build --profile "$profile" --arm64 --locked --output-format zip "${bins[@]}"
 for f in "${functions[@]}"; do
   cp "target/lambda/$f/bootstrap.zip" "$dist/$f.zip"
 done

@@ -79,7 +79,7 @@ stop_dockerd() {
 
 # 2. The base image ---------------------------------------------------------------------------
 phase "base image"
-scripts/tools.sh install
+scripts/tools.sh install base
 export PATH="$(scripts/tools.sh path):$PATH"
 # The tag is SAM CLI's own answer, so a SAM CLI that expects another tag gets that one built.
 image="$(python -c "from samcli.local.docker.lambda_image import Runtime as R

@@ -3,6 +3,7 @@
 # and cargo-deny (the supply-chain check of deny.toml).
 #
 #   scripts/tools.sh install [all]   # idempotent; all of them, and the aarch64 Rust target
+#   scripts/tools.sh install base    # all but cargo-deny (CI builds that one in the background)
 #   scripts/tools.sh install lambda  # cargo-lambda only: what the local run (replay.sh) needs
 #   scripts/tools.sh install deny    # cargo-deny only (built from crates.io: 3 to 5 minutes, once)
 #   scripts/tools.sh path            # prints the PATH entry: export PATH="$(scripts/tools.sh path):$PATH"
@@ -31,6 +32,11 @@ lambda_pin() {
 }
 
 install_all() {
+  install_base
+  install_deny
+}
+
+install_base() {
   local want stamp="$venv/.requirements.sha256"
   want="$(sha256sum "$requirements" | cut -d' ' -f1)"
   if [[ ! -x "$venv/bin/cargo-lambda" || "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
@@ -43,7 +49,6 @@ install_all() {
   if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
     rustup target add aarch64-unknown-linux-gnu >&2
   fi
-  install_deny
 }
 
 # cargo-lambda alone (it carries its own binary): the local run builds and runs natively, so
@@ -84,10 +89,11 @@ case "${1:-}" in
   install)
     case "${2:-all}" in
       all) install_all ;;
+      base) install_base ;;
       lambda) install_lambda ;;
       deny) install_deny ;;
-      *) echo "usage: $0 install [all|lambda|deny]" >&2; exit 2 ;;
+      *) echo "usage: $0 install [all|base|lambda|deny]" >&2; exit 2 ;;
     esac ;;
   path) echo "$venv/bin" ;;
-  *) echo "usage: $0 install [all|lambda|deny] | path" >&2; exit 2 ;;
+  *) echo "usage: $0 install [all|base|lambda|deny] | path" >&2; exit 2 ;;
 esac

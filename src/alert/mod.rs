@@ -6,6 +6,7 @@
 //! - `error`: why a pass failed on a client ([`pass::AlertError`]).
 //! - [`pass`]: one alert pass: the sparse alert index, claim / send / commit with conditional
 //!   writes, SNS.
+//! - `publish`: what a pass sends to SNS: a notice, with the attributes subscribers filter on.
 //! - `report`: what one pass did ([`pass::RunReport`]).
 //! - [`storm`]: what makes a mass disconnect a storm, and the incident view (pure);
 //!   [`storm::watch`]: a storm's life and what it does to a client's notices (pure).
@@ -15,6 +16,7 @@ mod clauses;
 mod error;
 pub mod notify;
 pub mod pass;
+mod publish;
 mod report;
 pub mod rule;
 pub mod storm;

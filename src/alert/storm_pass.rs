@@ -18,8 +18,9 @@
 
 use tracing::{info, warn};
 
+use super::clauses::LEASE_MS;
 use super::notify::{StormMessage, StormNotice};
-use super::pass::{AlertError, Alerter, RunReport, LEASE_MS};
+use super::pass::{AlertError, Alerter, RunReport};
 use super::storm::watch::{self, lookback_ms};
 use crate::store::storms::{RegistryWrite, StormRecord, StormRegistry};
 
