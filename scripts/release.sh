@@ -7,7 +7,7 @@
 # RELEASE_PROFILE (default release) picks the cargo profile: CI sets release-check, which
 # checks the same path (arm64 cross-compile, zips, template) without fat LTO (Cargo.toml).
 #
-# DIR gets the four arm64 bootstraps, zipped (`cargo lambda build --release --arm64
+# DIR gets the six arm64 bootstraps, zipped (`cargo lambda build --profile PROFILE --arm64
 # --output-format zip`), template.yaml rewritten to deploy them as they are (each function's
 # CodeUri its zip, no build metadata, Architecture arm64 only: `cargo xtask release-template`),
 # LICENSE, README.md and CHANGELOG.md (the Serverless Application Repository metadata names the
